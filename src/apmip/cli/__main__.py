@@ -1,0 +1,5 @@
+import sys
+
+from apmip.cli import main
+
+sys.exit(main())
