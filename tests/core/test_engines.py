@@ -1,0 +1,221 @@
+"""The LMA and MAG engines talking to each other in memory, with an injected clock."""
+
+from __future__ import annotations
+
+from ipaddress import IPv6Address, IPv6Network
+
+from apmip.wire import mh
+from apmip.wire.attestation import read_attestation
+from apmip.wire.messages import BindingAck, BindingUpdate
+from apmip.wire.options import HomeNetworkPrefix, Timestamp
+
+from .pair import LMA, build, kinds
+
+MAG1 = "2001:db8::11"
+MAG2 = "2001:db8::12"
+MN = b"mn1@apmip.example"
+WLAN, LTE = 4, 8  # RFC 5213 section 8.5 / IANA Access Technology Type values
+
+
+def attach(net, mag: str, handoff: int = 1, att: int = WLAN):
+    start = len(net.events)
+    net.take(net.mags[mag].attach(MN, att, net.now, handoff), mag)
+    net.run()
+    return net.events[start:]
+
+
+def detach(net, mag: str):
+    start = len(net.events)
+    net.take(net.mags[mag].detach(MN, net.now), mag)
+    net.run()
+    return net.events[start:]
+
+
+def messages(net):
+    return [(src, dst, mh.decode(data)) for src, dst, data in net.wire_log]
+
+
+def test_first_attach_challenges_then_binds_with_mutual_evidence():
+    net = build({MAG1: b"mag-good"})
+    events = attach(net, MAG1)
+    assert kinds(events) == [
+        "attach",
+        "challenge-sent",
+        "challenged",
+        "peer-appraised",
+        "binding-created",
+        "peer-appraised",
+        "binding-established",
+    ]
+    wire = messages(net)
+    # PBU (nonce of the MAG) -> PBA 220 (nonce of the LMA) -> PBU (evidence) -> PBA 0 (evidence)
+    assert [type(m).__name__ for _, _, m in wire] == [
+        "BindingUpdate",
+        "BindingAck",
+        "BindingUpdate",
+        "BindingAck",
+    ]
+    first, challenge, second, accept = (m for _, _, m in wire)
+    assert first.proxy and first.ack and first.lifetime == 10  # 40 s in 4-second units
+    assert read_attestation(first).request is not None
+    assert read_attestation(first).evidence is None
+    assert challenge.status == 220 and challenge.sequence == first.sequence
+    assert read_attestation(challenge).evidence is None
+    assert second.sequence == (first.sequence + 1) & 0xFFFF
+    assert read_attestation(second).evidence is not None
+    assert accept.status == 0 and accept.sequence == second.sequence
+    assert read_attestation(accept).evidence is not None
+    prefix = accept.find(HomeNetworkPrefix).prefix
+    assert prefix == IPv6Network("2001:db8:8000::/64")
+    entry = net.lma.cache[MN]
+    assert (entry.mag, entry.prefix, entry.att) == (MAG1, prefix, WLAN)
+    assert net.mags[MAG1].bul[MN].state == "registered"
+    assert net.mags[MAG1].bul[MN].prefix == prefix
+
+
+def test_refresh_within_trust_session_needs_no_evidence():
+    net = build({MAG1: b"mag-good"})
+    attach(net, MAG1)
+    before = len(net.wire_log)
+    sent = net.lma.counters["evidence_sent"]
+    events = net.advance(31.0)  # refresh at 75 % of 40 s
+    assert kinds(events) == ["binding-refreshed", "binding-refreshed"]
+    pbu, pba = (mh.decode(d) for _, _, d in net.wire_log[before:])
+    assert read_attestation(pbu).request is None and read_attestation(pbu).evidence is None
+    assert pba.status == 0 and read_attestation(pba).evidence is None
+    assert net.lma.counters["evidence_sent"] == sent
+    assert net.lma.cache[MN].expires == net.now + 40.0
+
+
+def test_handover_keeps_prefix_and_old_mag_deregistration_is_ignored():
+    net = build({MAG1: b"mag-good", MAG2: b"mag-good"})
+    attach(net, MAG1)
+    prefix = net.lma.cache[MN].prefix
+    net.now += 2.0
+    events = attach(net, MAG2, handoff=3, att=LTE)
+    handover = [e for e in events if e.kind == "binding-handover"]
+    assert len(handover) == 1
+    assert handover[0].detail == {"prefix": str(prefix), "previous": MAG1}
+    assert net.mags[MAG2].bul[MN].prefix == prefix
+    assert (net.lma.cache[MN].mag, net.lma.cache[MN].att) == (MAG2, LTE)
+    # RFC 5213 section 5.3.5: the old MAG's de-registration must not remove the binding
+    net.now += 1.0
+    events = detach(net, MAG1)
+    assert "dereg-ignored" in kinds(events)
+    assert net.lma.cache[MN].mag == MAG2 and net.lma.cache[MN].delete_at is None
+
+
+def test_deregistration_deletes_after_min_delay():
+    net = build({MAG1: b"mag-good"})
+    attach(net, MAG1)
+    events = detach(net, MAG1)
+    assert kinds(events) == ["detach", "binding-deregistered", "binding-removed"]
+    assert MN not in net.mags[MAG1].bul
+    assert net.lma.cache[MN].delete_at == net.now + 1.0
+    assert kinds(net.advance(1.0)) == ["binding-deleted"]
+    assert MN not in net.lma.cache
+
+
+def test_tampered_mag_is_refused_and_leaves_no_state():
+    net = build({MAG1: b"mag-tampered"})
+    events = attach(net, MAG1)
+    refused = [e for e in events if e.kind == "pbu-refused"]
+    assert refused and refused[0].detail["status"] == 221
+    appraised = next(e for e in events if e.kind == "peer-appraised")
+    assert (appraised.detail["verdict"], appraised.detail["reason"]) == ("reject", "reference")
+    assert "refused-by-lma" in kinds(events)
+    assert net.lma.cache == {} and net.mags[MAG1].bul == {}
+    assert net.lma.trust.peers[MAG1].refusals == 1
+
+
+def test_untrusted_lma_is_refused_and_its_binding_withdrawn():
+    net = build({MAG1: b"mag-good"}, lma_tag=b"lma-tampered")
+    events = attach(net, MAG1)
+    refused = [e for e in events if e.kind == "lma-refused"]
+    assert len(refused) == 1 and refused[0].detail["reason"] == "reference"
+    assert "binding-established" not in kinds(events)
+    assert net.mags[MAG1].bul == {}
+    # the MAG withdrew the registration the LMA had accepted
+    last = mh.decode(net.wire_log[-2][2])
+    assert isinstance(last, BindingUpdate) and last.lifetime == 0
+    assert net.lma.cache[MN].delete_at is not None
+
+
+def test_lost_pba_is_retransmitted_with_new_sequence_and_timestamp():
+    net = build({MAG1: b"mag-good"})
+    attach(net, MAG1)
+    net.take(net.mags[MAG1].detach(MN, net.now), MAG1)
+    net.run()
+    net.now += 5.0
+    net.drop_next = 1  # the next PBU is lost
+    net.take(net.mags[MAG1].attach(MN, WLAN, net.now), MAG1)
+    assert net.run() == []
+    lost = mh.decode(net.wire_log[-1][2])
+    events = net.advance(1.0)  # INITIAL_BINDACK_TIMEOUT
+    again = mh.decode(net.wire_log[-2][2])
+    assert again.sequence == (lost.sequence + 1) & 0xFFFF
+    assert again.find(Timestamp).value > lost.find(Timestamp).value
+    assert "binding-refreshed" in kinds(events) or "binding-created" in kinds(events)
+    assert net.mags[MAG1].counters["retransmits"] == 1
+
+
+def test_replayed_pbu_is_refused_without_appraisal():
+    net = build({MAG1: b"mag-good"})
+    attach(net, MAG1)
+    evidence_pbu = net.wire_log[2][2]
+    calls = net.lma.trust._appraiser.calls
+    out = net.lma.receive(evidence_pbu, MAG1, net.now + 0.1)
+    pba = mh.decode(out.datagrams[0].data)
+    assert isinstance(pba, BindingAck) and pba.status == 157  # lower than previous timestamp
+    assert net.lma.trust._appraiser.calls == calls
+
+
+def test_malformed_input_is_counted_and_changes_nothing():
+    net = build({MAG1: b"mag-good"})
+    attach(net, MAG1)
+    before = dict(net.lma.cache)
+    good = bytearray(net.wire_log[0][2])
+    for bad in (b"", b"\x3b\x01\x05\x00", bytes(good[:-3]), bytes(good[:4]) + b"\xff" * 40):
+        out = net.lma.receive(bad, MAG1, net.now)
+        assert out.datagrams == [] and kinds(out.events) == ["dropped"]
+    assert net.lma.counters["rx_malformed"] == 4
+    assert net.lma.cache == before
+
+
+def test_trust_session_expiry_brings_a_fresh_challenge():
+    net = build({MAG1: b"mag-good"})
+    attach(net, MAG1)
+    net.take(net.mags[MAG1].detach(MN, net.now), MAG1)
+    net.run()
+    net.now += 301.0
+    events = attach(net, MAG1)
+    assert kinds(events).count("challenge-sent") == 1
+    assert kinds(events)[-1] == "binding-established"
+
+
+def test_plain_pmipv6_without_attestation():
+    net = build({MAG1: b"mag-good"}, attest=False)
+    events = attach(net, MAG1)
+    assert kinds(events) == ["attach", "binding-created", "binding-established"]
+    assert len(net.wire_log) == 2
+    assert all(read_attestation(mh.decode(d)).request is None for _, _, d in net.wire_log)
+
+
+def test_missing_options_get_their_rfc_status():
+    net = build({MAG1: b"mag-good"})
+    pbu = BindingUpdate(
+        sequence=7,
+        lifetime=10,
+        ack=True,
+        home=True,
+        link_local=False,
+        key_mgmt=False,
+        map_reg=False,
+        mobile_router=False,
+        proxy=True,
+        options=(),
+    )
+    out = net.lma.receive(
+        mh.encode(pbu, src=IPv6Address(MAG1), dst=IPv6Address(LMA)), MAG1, net.now
+    )
+    assert mh.decode(out.datagrams[0].data).status == 160  # MISSING_MN_IDENTIFIER_OPTION
