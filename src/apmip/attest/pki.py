@@ -1,0 +1,273 @@
+"""A small test PKI: a manufacturer CA, device identity and attestation-key certificates.
+
+Layout of a PKI directory (what `apmip pki` writes and :class:`TrustStore` reads)::
+
+    ca/ca.key.pem, ca/ca.cert.pem         the manufacturer CA (ECDSA P-256, self-signed)
+    devices/NAME/idevid.key.pem           the device identity key
+    devices/NAME/idevid.cert.pem          IEEE 802.1AR-style IDevID (what vendors call SUDI):
+                                          subject CN=NAME, serialNumber=SERIAL
+    devices/NAME/ak.cert.pem              attestation-key certificate: same serialNumber,
+                                          TCG AK extended key usage (2.23.133.8.3)
+    devices/NAME/ak.key.pem               only for a software attester: its private AK
+    revoked.txt                           revoked device serials, one per line (# comments)
+
+The hardware fingerprint of a device is the SHA-256 over its IDevID certificate's DER, in hex.
+Certificate serial numbers are derived from the subject and key (no random source needed);
+IDevIDs never expire (notAfter 9999-12-31 23:59:59, IEEE 802.1AR section 8.5).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID, ObjectIdentifier
+
+from apmip.errors import AttestationError
+
+TCG_KP_AIK_CERTIFICATE = ObjectIdentifier("2.23.133.8.3")
+NEVER = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+CA_NAME = "apmip Test Manufacturer CA"
+ORGANISATION = "apmip test devices"
+REVOKED_FILE = "revoked.txt"
+
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+
+@dataclass(frozen=True)
+class DevicePaths:
+    directory: Path
+    idevid_cert: Path
+    idevid_key: Path
+    ak_cert: Path
+    ak_key: Path | None
+
+
+def cert_digest(cert: x509.Certificate) -> bytes:
+    """SHA-256 of the certificate's DER: how evidence refers to its AK certificate."""
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest()
+
+
+def hardware_fingerprint(idevid: x509.Certificate) -> str:
+    """The device's hardware fingerprint: SHA-256 over its IDevID DER, lower-case hex."""
+    return cert_digest(idevid).hex()
+
+
+def device_serial(cert: x509.Certificate) -> str | None:
+    """The subject serialNumber attribute (the device serial), if there is exactly one."""
+    attrs = cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
+    if len(attrs) != 1:
+        return None
+    value = attrs[0].value
+    return value if isinstance(value, str) else value.decode()
+
+
+def _serial_number(subject: x509.Name, key: PublicKey) -> int:
+    spki = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    digest = hashlib.sha256(subject.public_bytes() + spki).digest()
+    return int.from_bytes(digest[:16], "big") >> 1 | 1  # positive, at most 127 bits, non-zero
+
+
+def _write_private(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+
+
+def _write_cert(path: Path, cert: x509.Certificate) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def load_cert(path: Path) -> x509.Certificate:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AttestationError(f"cannot read certificate {path}: {exc}") from exc
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise AttestationError(f"{path} is not an X.509 certificate: {exc}") from exc
+
+
+def load_public_key(data: bytes) -> PublicKey:
+    """An ECDSA or RSA public key from PEM SubjectPublicKeyInfo (or a certificate)."""
+    try:
+        key: object = (
+            x509.load_pem_x509_certificate(data).public_key()
+            if b"BEGIN CERTIFICATE" in data
+            else serialization.load_pem_public_key(data)
+        )
+    except ValueError as exc:
+        raise AttestationError(f"not a PEM public key or certificate: {exc}") from exc
+    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+        raise AttestationError(f"public key type {type(key).__name__} is neither ECDSA nor RSA")
+    return key
+
+
+def init_ca(directory: Path, now: dt.datetime, name: str = CA_NAME) -> Path:
+    """Create the manufacturer CA under ``directory/ca``; refuses to overwrite one."""
+    ca_dir = directory / "ca"
+    if (ca_dir / "ca.key.pem").exists():
+        raise AttestationError(f"{ca_dir} already holds a CA; use another directory")
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANISATION),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+        ]
+    )
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(_serial_number(subject, key.public_key()))
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=365 * 20))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(ski, critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    _write_private(ca_dir / "ca.key.pem", key)
+    _write_cert(ca_dir / "ca.cert.pem", cert)
+    return ca_dir / "ca.cert.pem"
+
+
+def _key_usage(cert_sign: bool) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=not cert_sign,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _load_ca(directory: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key_path = directory / "ca" / "ca.key.pem"
+    try:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    except (OSError, ValueError) as exc:
+        raise AttestationError(f"cannot load CA key {key_path}: {exc}") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise AttestationError(f"{key_path} is not an ECDSA key")
+    return key, load_cert(directory / "ca" / "ca.cert.pem")
+
+
+def _issue(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    subject: x509.Name,
+    public: PublicKey,
+    now: dt.datetime,
+    ak: bool,
+) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(public)
+        .serial_number(_serial_number(subject, public))
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(NEVER)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+    )
+    if ak:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([TCG_KP_AIK_CERTIFICATE]), critical=False
+        )
+    return builder.sign(ca_key, hashes.SHA256())
+
+
+def issue_device(
+    directory: Path,
+    name: str,
+    serial: str,
+    now: dt.datetime,
+    ak_public_pem: bytes | None = None,
+    model: str = "apmip-software",
+) -> DevicePaths:
+    """Issue an IDevID and an AK certificate for device ``name`` with serial ``serial``.
+
+    Without ``ak_public_pem`` a software attestation key is generated and written too.
+    """
+    if not name or "/" in name or name.startswith("."):
+        raise AttestationError(f"device name {name!r} must be a plain file name")
+    ca_key, ca_cert = _load_ca(directory)
+    out = directory / "devices" / name
+    id_key = ec.generate_private_key(ec.SECP256R1())
+    id_subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANISATION),
+            x509.NameAttribute(NameOID.PSEUDONYM, model),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, serial),
+        ]
+    )
+    idevid = _issue(ca_key, ca_cert, id_subject, id_key.public_key(), now, ak=False)
+    ak_key_path: Path | None = None
+    if ak_public_pem is None:
+        ak_key = ec.generate_private_key(ec.SECP256R1())
+        ak_public: PublicKey = ak_key.public_key()
+        ak_key_path = out / "ak.key.pem"
+        _write_private(ak_key_path, ak_key)
+    else:
+        ak_public = load_public_key(ak_public_pem)
+    ak_subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANISATION),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{name} attestation key"),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, serial),
+        ]
+    )
+    ak_cert = _issue(ca_key, ca_cert, ak_subject, ak_public, now, ak=True)
+    _write_private(out / "idevid.key.pem", id_key)
+    _write_cert(out / "idevid.cert.pem", idevid)
+    _write_cert(out / "ak.cert.pem", ak_cert)
+    return DevicePaths(
+        out, out / "idevid.cert.pem", out / "idevid.key.pem", out / "ak.cert.pem", ak_key_path
+    )
+
+
+def revoke(directory: Path, serial: str) -> None:
+    """Append a device serial to the PKI directory's revocation list."""
+    path = directory / REVOKED_FILE
+    existing = read_revoked(path) if path.exists() else set()
+    if serial not in existing:
+        with path.open("a") as f:
+            f.write(serial + "\n")
+
+
+def read_revoked(path: Path) -> set[str]:
+    """Serials from a revocation list file: one per line, blank lines and # comments ignored."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise AttestationError(f"cannot read revocation list {path}: {exc}") from exc
+    return {line.split("#", 1)[0].strip() for line in lines} - {""}

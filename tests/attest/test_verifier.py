@@ -1,0 +1,243 @@
+"""The verifier against software-attester evidence: acceptance and each refusal, exactly."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from apmip.attest import pki
+from apmip.attest.attester import PcrBank
+from apmip.attest.boot import BOOT_CHAIN, simulate_boot
+from apmip.attest.evidence import Evidence
+from apmip.attest.local import DEFAULT_SELECTION
+from apmip.attest.measure import config_items, measure, package_items
+from apmip.attest.refvals import ReferenceValues
+from apmip.attest.result import Policy
+from apmip.attest.trust import TrustStore
+from apmip.attest.verifier import Verifier
+
+from .conftest import CONTEXT, NONCE, NOW, Node, make_node
+
+
+def test_genuine_evidence_is_accepted(node: Node, verifier: Verifier, pki_dir: Path) -> None:
+    result = verifier.appraise(node.evidence(), NONCE, CONTEXT, now=NOW)
+    assert (result.verdict, result.reason) == ("accept", "ok")
+    assert result.serial == "MAG-0001"
+    idevid = pki.load_cert(pki_dir / "devices" / "mag1" / "idevid.cert.pem")
+    assert result.fingerprint == pki.hardware_fingerprint(idevid)
+    assert len(result.fingerprint) == 64
+    assert result.reference_set == "mag-golden"
+    assert dict(result.tiers) == {
+        "hardware": "affirming",
+        "instance-identity": "affirming",
+        "executables": "affirming",
+        "configuration": "affirming",
+        "file-system": "affirming",
+        "runtime": "affirming",
+    }
+    assert result.clock is not None
+    assert (result.clock.clock, result.clock.reset_count, result.clock.safe) == (
+        1_000_000,
+        0,
+        True,
+    )
+
+
+def test_evidence_size_for_eight_sha256_pcrs(node: Node) -> None:
+    evidence = Evidence.from_bytes(node.evidence())
+    base = dataclasses.replace(evidence, hints=())
+    # 1 version + 2+attest + 2+signature(72) + 32 digest + 1 + 8*(3+32) + 1 extras
+    attest_len = len(evidence.attest)
+    assert len(evidence.signature) == 72
+    assert len(base.to_bytes()) == 1 + 2 + attest_len + 2 + 72 + 32 + 1 + 8 * 35 + 1
+    assert len(base.to_bytes()) < 600
+    assert len(node.evidence()) < 1500
+
+
+@pytest.mark.parametrize(
+    ("nonce", "context"),
+    [
+        (bytes(range(1, 17)), CONTEXT),
+        (NONCE, dataclasses.replace(CONTEXT, receiver="2001:db8::101")),
+        (NONCE, dataclasses.replace(CONTEXT, sender="2001:db8::2")),
+        (NONCE, dataclasses.replace(CONTEXT, mn_id=b"mn2@example")),
+        (NONCE, dataclasses.replace(CONTEXT, sequence=8)),
+        (NONCE, dataclasses.replace(CONTEXT, role="lma")),
+    ],
+    ids=["old-nonce", "other-peer", "other-sender", "other-mn", "other-sequence", "other-role"],
+)
+def test_replayed_or_relayed_evidence_is_refused(
+    node: Node, verifier: Verifier, nonce: bytes, context: object
+) -> None:
+    evidence = node.evidence(nonce, context)  # type: ignore[arg-type]
+    result = verifier.appraise(evidence, NONCE, CONTEXT)
+    assert (result.verdict, result.reason, result.aspect) == (
+        "reject",
+        "nonce",
+        "instance-identity",
+    )
+    assert NONCE.hex() in result.message
+    assert result.tier("instance-identity") == "contraindicated"
+    assert result.tier("hardware") == "affirming"
+    assert result.tier("executables") == "none"
+
+
+def _locate(data: bytes, part: bytes) -> int:
+    at = data.find(part)
+    assert at > 0
+    return at
+
+
+def _flip_everywhere(node: Node, verifier: Verifier, field: str) -> set[str]:
+    data = node.evidence()
+    evidence = Evidence.from_bytes(data)
+    part = getattr(evidence, field)
+    start = _locate(data, part)
+    reasons = set()
+    for byte in range(len(part)):
+        for bit in (0, 7):
+            bad = bytearray(data)
+            bad[start + byte] ^= 1 << bit
+            result = verifier.appraise(bytes(bad), NONCE, CONTEXT)
+            assert result.verdict == "reject", (field, byte, bit)
+            reasons.add(result.reason)
+    return reasons
+
+
+def test_flipped_bit_in_attest_is_refused(node: Node, verifier: Verifier) -> None:
+    # a flip that still parses breaks the signature; one that does not parse is malformed
+    assert _flip_everywhere(node, verifier, "attest") == {"signature", "malformed"}
+    data = bytearray(node.evidence())
+    start = _locate(bytes(data), Evidence.from_bytes(bytes(data)).attest)
+    data[start + 20] ^= 0x01  # inside extraData: still parses
+    result = verifier.appraise(bytes(data), NONCE, CONTEXT)
+    assert (result.reason, result.aspect) == ("signature", "instance-identity")
+
+
+def test_flipped_bit_in_signature_is_refused(node: Node, verifier: Verifier) -> None:
+    assert _flip_everywhere(node, verifier, "signature") <= {"signature", "malformed", "scheme"}
+    data = bytearray(node.evidence())
+    evidence = Evidence.from_bytes(bytes(data))
+    data[_locate(bytes(data), evidence.signature) + 40] ^= 0x80  # inside r
+    result = verifier.appraise(bytes(data), NONCE, CONTEXT)
+    assert (result.verdict, result.reason, result.aspect) == (
+        "reject",
+        "signature",
+        "instance-identity",
+    )
+
+
+def test_unknown_key_is_refused(node: Node, references: ReferenceValues) -> None:
+    verifier = Verifier(TrustStore(), references, Policy(), DEFAULT_SELECTION)
+    result = verifier.appraise(node.evidence(), NONCE, CONTEXT)
+    assert (result.reason, result.aspect) == ("unknown-key", "instance-identity")
+    digest = Evidence.from_bytes(node.evidence()).ak_cert_digest.hex()
+    assert digest in result.message
+
+
+def test_certificate_from_untrusted_ca_is_refused(
+    node: Node, references: ReferenceValues, tmp_path: Path
+) -> None:
+    rogue = tmp_path / "rogue"
+    pki.init_ca(rogue, NOW, name="Rogue CA")
+    pki.issue_device(rogue, "mag1", "MAG-0001", NOW, ak_public_pem=node.attester.ak_public_pem())
+    trust = TrustStore.from_pki_dir(rogue, include_cas=False)
+    trust.add_ca(pki.load_cert(node.paths.directory.parent.parent / "ca" / "ca.cert.pem"))
+    rogue_ak = pki.load_cert(rogue / "devices" / "mag1" / "ak.cert.pem")
+    node.local.ak_cert_digest = pki.cert_digest(rogue_ak)
+    verifier = Verifier(trust, references, Policy(), DEFAULT_SELECTION)
+    result = verifier.appraise(node.evidence(), NONCE, CONTEXT)
+    assert (result.reason, result.aspect) == ("untrusted-ca", "hardware")
+    assert "CN=Rogue CA" in result.message
+
+
+def test_revoked_serial_is_refused(node: Node, references: ReferenceValues, pki_dir: Path) -> None:
+    trust = TrustStore.from_pki_dir(pki_dir)
+    trust.revoke("MAG-0001")
+    verifier = Verifier(trust, references, Policy(), DEFAULT_SELECTION)
+    result = verifier.appraise(node.evidence(), NONCE, CONTEXT)
+    assert (result.verdict, result.reason, result.aspect) == ("reject", "revoked", "hardware")
+    assert "MAG-0001" in result.message
+
+
+def test_changed_pcr_is_named(node: Node, verifier: Verifier) -> None:
+    node.attester.extend(7, {"sha256": bytes(32), "sha1": bytes(20)})
+    result = verifier.appraise(node.evidence(), NONCE, CONTEXT)
+    assert (result.reason, result.aspect) == ("reference", "configuration")
+    assert result.message.startswith("PCR 7 (sha256): expected ")
+
+
+def test_changed_boot_component_is_named(
+    pki_dir: Path, tmp_path: Path, verifier: Verifier
+) -> None:
+    chain = list(BOOT_CHAIN)
+    kernel = next(i for i, c in enumerate(chain) if c.kind == "kernel")
+    chain[kernel] = dataclasses.replace(chain[kernel], content=b"patched kernel")
+    other = make_node(pki_dir, tmp_path)
+    other.attester.power_cycle()
+    events = simulate_boot(other.attester, chain)
+    app = measure(other.attester, config_items([other.config]) + package_items("apmip.attest"))
+    other.local.events = ()
+    other.local.add_events(events + app)
+    result = verifier.appraise(other.evidence(), NONCE, CONTEXT)
+    assert (result.reason, result.aspect) == ("reference", "executables")
+    assert "kernel 'vmlinuz-6.1.0' differs" in result.message
+    assert chain[kernel].event().sha256[:4].hex() in result.message
+
+
+def test_changed_configuration_file_is_named(pki_dir: Path, tmp_path: Path) -> None:
+    golden = make_node(pki_dir, tmp_path)
+    refs = ReferenceValues.record(
+        golden.attester, DEFAULT_SELECTION, golden.events, name="mag1-golden"
+    )
+    verifier = Verifier(TrustStore.from_pki_dir(pki_dir), refs, Policy(), DEFAULT_SELECTION)
+    golden.config.write_text(golden.config.read_text() + "lifetime = 1\n")
+    tampered = make_node(pki_dir, tmp_path)  # same paths, fresh PCRs
+    result = verifier.appraise(tampered.evidence(), NONCE, CONTEXT)
+    assert (result.verdict, result.reason, result.aspect) == (
+        "reject",
+        "reference",
+        "configuration",
+    )
+    assert f"config '{golden.config}' differs" in result.message
+    assert result.message.startswith("PCR 13 (sha256): ")
+    assert result.tier("configuration") == "contraindicated"
+
+
+def test_unknown_measured_file_is_named(pki_dir: Path, tmp_path: Path, verifier: Verifier) -> None:
+    other = make_node(pki_dir, tmp_path / "y")  # a config file at another path
+    result = verifier.appraise(other.evidence(), NONCE, CONTEXT)
+    assert (result.reason, result.aspect) == ("reference", "file-system")
+    assert "not in reference set 'mag-golden'" in result.message
+
+
+def test_selection_other_than_requested_is_refused(pki_dir: Path, tmp_path: Path) -> None:
+    node = make_node(pki_dir, tmp_path, selection=(PcrBank("sha1", (0, 1, 2, 4, 7, 8, 9, 13)),))
+    refs = ReferenceValues.record(node.attester, DEFAULT_SELECTION, node.events, name="g")
+    verifier = Verifier(TrustStore.from_pki_dir(pki_dir), refs, Policy(), DEFAULT_SELECTION)
+    result = verifier.appraise(node.evidence(), NONCE, CONTEXT)
+    assert (result.reason, result.aspect) == ("pcr-selection", "runtime")
+    assert result.message == (
+        "quote selects sha1:0,1,2,4,7,8,9,13, requested sha256:0,1,2,4,7,8,9,13"
+    )
+
+
+def test_sha1_bank_against_sha256_references_is_refused(pki_dir: Path, tmp_path: Path) -> None:
+    sha1 = (PcrBank("sha1", (0, 1, 2, 4, 7, 8, 9, 13)),)
+    node = make_node(pki_dir, tmp_path, selection=sha1)
+    refs = ReferenceValues.record(node.attester, DEFAULT_SELECTION, node.events, name="g")
+    verifier = Verifier(TrustStore.from_pki_dir(pki_dir), refs, Policy(), sha1)
+    result = verifier.appraise(node.evidence(), NONCE, CONTEXT)
+    assert (result.reason, result.aspect) == ("no-reference", "hardware")
+    assert result.message == "PCR 0 (sha1): reference set 'g' holds no sha1 value for this PCR"
+
+
+def test_pcr_value_not_matching_digest_is_refused(node: Node, verifier: Verifier) -> None:
+    evidence = Evidence.from_bytes(node.evidence())
+    values = list(evidence.pcr_values)
+    values[3] = dataclasses.replace(values[3], value=bytes(32))
+    forged = dataclasses.replace(evidence, pcr_values=tuple(values)).to_bytes()
+    result = verifier.appraise(forged, NONCE, CONTEXT)
+    assert (result.reason, result.aspect) == ("pcr-digest", "runtime")
