@@ -75,6 +75,10 @@ class Option:
     def option_type(self) -> int:
         return self.TYPE
 
+    def alignment(self) -> tuple[int, int]:
+        """``(x, y)``: this option's Type octet goes at ``x*n + y`` octets."""
+        return self.ALIGN
+
     def encode_data(self) -> bytes:
         raise NotImplementedError
 

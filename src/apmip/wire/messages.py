@@ -11,6 +11,7 @@ Must never: do I/O or raise anything but the errors of ``apmip.errors``.
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,12 +19,16 @@ from typing import Any, ClassVar, TypeVar
 
 from .base import Option, check_bool, check_bytes, check_uint, fail
 from .options import Pad1, PadN
-from .registry import BAFlag, BUFlag, MHType
+from .registry import BAFlag, BUFlag, MHType, RevocationType
 
 O = TypeVar("O", bound=Option)  # noqa: E741
 
 _BU = struct.Struct("!HHH")
 _BA = struct.Struct("!BBHH")
+_INIT = struct.Struct("!2xQ")
+_TEST = struct.Struct("!HQQ")
+_HEARTBEAT = struct.Struct("!BBI")
+_REVOCATION = struct.Struct("!BBHH")
 
 
 def _check_options(what: str, options: Any) -> tuple[Option, ...]:
@@ -250,6 +255,281 @@ class BindingAck(Message):
             bool(octet & 0x10),
             bool(octet & 0x08),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class BindingRefreshRequest(Message):
+    """Binding Refresh Request (RFC 6275 section 6.1.2): Reserved (2), options."""
+
+    MH_TYPE: ClassVar[int] = MHType.BRR
+    NAME: ClassVar[str] = "Binding Refresh Request"
+    FIXED: ClassVar[int] = 2
+
+    options: tuple[Option, ...] = ()
+    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", _check_options(self.NAME, self.options))
+
+    def encode_fixed(self) -> bytes:
+        return b"\x00\x00"
+
+    @classmethod
+    def from_fixed(cls, data: bytes, options: tuple[Option, ...]) -> BindingRefreshRequest:
+        return cls(options)
+
+
+@dataclass(frozen=True, slots=True)
+class HomeTestInit(Message):
+    """Home Test Init (RFC 6275 section 6.1.3): Reserved (2), Home Init Cookie (8)."""
+
+    MH_TYPE: ClassVar[int] = MHType.HOTI
+    NAME: ClassVar[str] = "Home Test Init"
+    FIXED: ClassVar[int] = 10
+
+    cookie: int
+    options: tuple[Option, ...] = ()
+    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_uint(self.NAME, "init cookie", self.cookie, 64)
+        object.__setattr__(self, "options", _check_options(self.NAME, self.options))
+
+    def encode_fixed(self) -> bytes:
+        return _INIT.pack(self.cookie)
+
+    @classmethod
+    def from_fixed(cls, data: bytes, options: tuple[Option, ...]) -> Message:
+        return cls(_INIT.unpack(data)[0], options)
+
+
+@dataclass(frozen=True, slots=True)
+class CareOfTestInit(Message):
+    """Care-of Test Init (RFC 6275 section 6.1.4): Reserved (2), Care-of Init Cookie (8)."""
+
+    MH_TYPE: ClassVar[int] = MHType.COTI
+    NAME: ClassVar[str] = "Care-of Test Init"
+    FIXED: ClassVar[int] = 10
+
+    cookie: int
+    options: tuple[Option, ...] = ()
+    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_uint(self.NAME, "init cookie", self.cookie, 64)
+        object.__setattr__(self, "options", _check_options(self.NAME, self.options))
+
+    def encode_fixed(self) -> bytes:
+        return _INIT.pack(self.cookie)
+
+    @classmethod
+    def from_fixed(cls, data: bytes, options: tuple[Option, ...]) -> Message:
+        return cls(_INIT.unpack(data)[0], options)
+
+
+@dataclass(frozen=True, slots=True)
+class HomeTest(Message):
+    """Home Test (RFC 6275 section 6.1.5): Nonce Index (2), Init Cookie (8), Keygen Token (8)."""
+
+    MH_TYPE: ClassVar[int] = MHType.HOT
+    NAME: ClassVar[str] = "Home Test"
+    FIXED: ClassVar[int] = 18
+
+    nonce_index: int
+    cookie: int
+    keygen_token: int
+    options: tuple[Option, ...] = ()
+    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_uint(self.NAME, "nonce index", self.nonce_index, 16)
+        check_uint(self.NAME, "init cookie", self.cookie, 64)
+        check_uint(self.NAME, "keygen token", self.keygen_token, 64)
+        object.__setattr__(self, "options", _check_options(self.NAME, self.options))
+
+    def encode_fixed(self) -> bytes:
+        return _TEST.pack(self.nonce_index, self.cookie, self.keygen_token)
+
+    @classmethod
+    def from_fixed(cls, data: bytes, options: tuple[Option, ...]) -> Message:
+        index, cookie, token = _TEST.unpack(data)
+        return cls(index, cookie, token, options)
+
+
+@dataclass(frozen=True, slots=True)
+class CareOfTest(Message):
+    """Care-of Test (RFC 6275 section 6.1.6): Nonce Index, Init Cookie, Keygen Token."""
+
+    MH_TYPE: ClassVar[int] = MHType.COT
+    NAME: ClassVar[str] = "Care-of Test"
+    FIXED: ClassVar[int] = 18
+
+    nonce_index: int
+    cookie: int
+    keygen_token: int
+    options: tuple[Option, ...] = ()
+    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_uint(self.NAME, "nonce index", self.nonce_index, 16)
+        check_uint(self.NAME, "init cookie", self.cookie, 64)
+        check_uint(self.NAME, "keygen token", self.keygen_token, 64)
+        object.__setattr__(self, "options", _check_options(self.NAME, self.options))
+
+    def encode_fixed(self) -> bytes:
+        return _TEST.pack(self.nonce_index, self.cookie, self.keygen_token)
+
+    @classmethod
+    def from_fixed(cls, data: bytes, options: tuple[Option, ...]) -> Message:
+        index, cookie, token = _TEST.unpack(data)
+        return cls(index, cookie, token, options)
+
+
+@dataclass(frozen=True, slots=True)
+class BindingError(Message):
+    """Binding Error (RFC 6275 section 6.1.9): Status (1), Reserved (1), Home Address (16)."""
+
+    MH_TYPE: ClassVar[int] = MHType.BE
+    NAME: ClassVar[str] = "Binding Error"
+    FIXED: ClassVar[int] = 18
+
+    status: int
+    home_address: ipaddress.IPv6Address
+    options: tuple[Option, ...] = ()
+    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_uint(self.NAME, "status", self.status, 8)
+        if not isinstance(self.home_address, ipaddress.IPv6Address):
+            fail(self.NAME, "home address", "must be an IPv6Address")
+        object.__setattr__(self, "options", _check_options(self.NAME, self.options))
+
+    def encode_fixed(self) -> bytes:
+        return bytes((self.status, 0)) + self.home_address.packed
+
+    @classmethod
+    def from_fixed(cls, data: bytes, options: tuple[Option, ...]) -> Message:
+        return cls(data[0], ipaddress.IPv6Address(bytes(data[2:18])), options)
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat(Message):
+    """Heartbeat (RFC 5847 section 3.3): Reserved, U and R flags, Sequence Number (32 bits).
+
+    ``response`` is the R flag (a request when False); ``unsolicited`` the U flag.
+    """
+
+    MH_TYPE: ClassVar[int] = MHType.HEARTBEAT
+    NAME: ClassVar[str] = "Heartbeat"
+    FIXED: ClassVar[int] = 6
+
+    sequence: int
+    response: bool = False
+    unsolicited: bool = False
+    options: tuple[Option, ...] = ()
+    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_uint(self.NAME, "sequence", self.sequence, 32)
+        check_bool(self.NAME, "response", self.response)
+        check_bool(self.NAME, "unsolicited", self.unsolicited)
+        object.__setattr__(self, "options", _check_options(self.NAME, self.options))
+
+    def encode_fixed(self) -> bytes:
+        flags = (2 if self.unsolicited else 0) | (1 if self.response else 0)
+        return _HEARTBEAT.pack(0, flags, self.sequence)
+
+    @classmethod
+    def from_fixed(cls, data: bytes, options: tuple[Option, ...]) -> Message:
+        _, flags, sequence = _HEARTBEAT.unpack(data)
+        return cls(sequence, bool(flags & 1), bool(flags & 2), options)
+
+
+@dataclass(frozen=True, slots=True)
+class BindingRevocationIndication(Message):
+    """Binding Revocation Indication (RFC 5846 section 5.1): MH type 16, B.R. Type 1.
+
+    Fields after the B.R. Type: Revocation Trigger (1), Sequence # (2), P V G flags.
+    """
+
+    MH_TYPE: ClassVar[int] = MHType.BINDING_REVOCATION
+    BR_TYPE: ClassVar[int] = RevocationType.INDICATION
+    NAME: ClassVar[str] = "Binding Revocation Indication"
+    FIXED: ClassVar[int] = 6
+
+    trigger: int
+    sequence: int
+    proxy: bool = False
+    ipv4_only: bool = False
+    global_: bool = False
+    options: tuple[Option, ...] = ()
+    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_uint(self.NAME, "revocation trigger", self.trigger, 8)
+        _check_revocation(self)
+
+    def encode_fixed(self) -> bytes:
+        return _revocation_fixed(self, self.trigger)
+
+    @classmethod
+    def from_fixed(cls, data: bytes, options: tuple[Option, ...]) -> Message:
+        _, trigger, sequence, flags = _REVOCATION.unpack(data)
+        return cls(trigger, sequence, *_revocation_flags(flags), options)
+
+
+@dataclass(frozen=True, slots=True)
+class BindingRevocationAck(Message):
+    """Binding Revocation Acknowledgement (RFC 5846 section 5.2): MH type 16, B.R. Type 2."""
+
+    MH_TYPE: ClassVar[int] = MHType.BINDING_REVOCATION
+    BR_TYPE: ClassVar[int] = RevocationType.ACKNOWLEDGEMENT
+    NAME: ClassVar[str] = "Binding Revocation Acknowledgement"
+    FIXED: ClassVar[int] = 6
+
+    status: int
+    sequence: int
+    proxy: bool = False
+    ipv4_only: bool = False
+    global_: bool = False
+    options: tuple[Option, ...] = ()
+    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_uint(self.NAME, "status", self.status, 8)
+        _check_revocation(self)
+
+    def encode_fixed(self) -> bytes:
+        return _revocation_fixed(self, self.status)
+
+    @classmethod
+    def from_fixed(cls, data: bytes, options: tuple[Option, ...]) -> Message:
+        _, status, sequence, flags = _REVOCATION.unpack(data)
+        return cls(status, sequence, *_revocation_flags(flags), options)
+
+
+_Revocation = BindingRevocationIndication | BindingRevocationAck
+
+
+def _check_revocation(message: _Revocation) -> None:
+    check_uint(message.NAME, "sequence", message.sequence, 16)
+    check_bool(message.NAME, "P flag", message.proxy)
+    check_bool(message.NAME, "V flag", message.ipv4_only)
+    check_bool(message.NAME, "G flag", message.global_)
+    object.__setattr__(message, "options", _check_options(message.NAME, message.options))
+
+
+def _revocation_fixed(message: _Revocation, value: int) -> bytes:
+    flags = (
+        (0x8000 if message.proxy else 0)
+        | (0x4000 if message.ipv4_only else 0)
+        | (0x2000 if message.global_ else 0)
+    )
+    return _REVOCATION.pack(message.BR_TYPE, value, message.sequence, flags)
+
+
+def _revocation_flags(flags: int) -> tuple[bool, bool, bool]:
+    return bool(flags & 0x8000), bool(flags & 0x4000), bool(flags & 0x2000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,21 @@ from collections.abc import Iterable, Sequence
 from apmip.errors import DecodeError, EncodeError
 
 from .base import FieldError, Option, padding
-from .messages import BindingAck, BindingUpdate, GenericMessage, Message
+from .messages import (
+    BindingAck,
+    BindingError,
+    BindingRefreshRequest,
+    BindingRevocationAck,
+    BindingRevocationIndication,
+    BindingUpdate,
+    CareOfTest,
+    CareOfTestInit,
+    GenericMessage,
+    Heartbeat,
+    HomeTest,
+    HomeTestInit,
+    Message,
+)
 from .options import OPTION_CLASSES, UnknownOption
 from .registry import IPPROTO_MH, IPPROTO_NONE, MAX_MESSAGE, MHType
 
@@ -30,7 +44,23 @@ _PSEUDO = struct.Struct("!IxxxB")
 
 #: message classes by MH Type; other types decode as GenericMessage
 MESSAGE_CLASSES: dict[int, type[Message]] = {
-    cls.MH_TYPE: cls for cls in (BindingUpdate, BindingAck)
+    cls.MH_TYPE: cls
+    for cls in (
+        BindingRefreshRequest,
+        HomeTestInit,
+        CareOfTestInit,
+        HomeTest,
+        CareOfTest,
+        BindingUpdate,
+        BindingAck,
+        BindingError,
+        Heartbeat,
+    )
+}
+#: Binding Revocation messages by B.R. Type (RFC 5846 section 5); others stay generic
+REVOCATION_CLASSES: dict[int, type[Message]] = {
+    BindingRevocationIndication.BR_TYPE: BindingRevocationIndication,
+    BindingRevocationAck.BR_TYPE: BindingRevocationAck,
 }
 
 _Address = ipaddress.IPv6Address
@@ -81,7 +111,7 @@ def encode_options(options: Sequence[Option], start: int) -> bytes:
     out = bytearray()
     pos = start
     for option in options:
-        x, y = option.ALIGN
+        x, y = option.alignment()
         gap = (y - pos) % x
         if gap:
             out += padding(gap)
@@ -164,6 +194,10 @@ def decode(
         )
 
     cls = MESSAGE_CLASSES.get(mh_type)
+    if mh_type == MHType.BINDING_REVOCATION:
+        cls = REVOCATION_CLASSES.get(data[6])
+        if cls is not None:
+            name = cls.NAME
     if cls is None:
         message: Message = GenericMessage(mh_type, data[6:])
     else:
