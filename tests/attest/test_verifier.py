@@ -241,3 +241,100 @@ def test_pcr_value_not_matching_digest_is_refused(node: Node, verifier: Verifier
     forged = dataclasses.replace(evidence, pcr_values=tuple(values)).to_bytes()
     result = verifier.appraise(forged, NONCE, CONTEXT)
     assert (result.reason, result.aspect) == ("pcr-digest", "runtime")
+
+
+def _resign(node: Node, attest: bytes) -> bytes:
+    """The evidence with ``attest`` replaced and signed again with the node's real AK."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    from apmip.attest import tpm2
+
+    assert node.paths.ak_key is not None
+    key = serialization.load_pem_private_key(node.paths.ak_key.read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    r, s = decode_dss_signature(key.sign(attest, ec.ECDSA(hashes.SHA256())))
+    sig = tpm2.Signature(0x0018, 0x000B, r=r.to_bytes(32, "big"), s=s.to_bytes(32, "big"))
+    evidence = Evidence.from_bytes(node.evidence())
+    return dataclasses.replace(evidence, attest=attest, signature=sig.marshal()).to_bytes()
+
+
+def test_signed_structure_that_is_not_a_quote_is_refused(node: Node, verifier: Verifier) -> None:
+    attest = Evidence.from_bytes(node.evidence()).attest
+    certify = attest[:4] + b"\x80\x17" + attest[6:]  # TPM_ST_ATTEST_CERTIFY, signed by the AK
+    result = verifier.appraise(_resign(node, certify), NONCE, CONTEXT)
+    assert (result.reason, result.aspect) == ("not-a-quote", "instance-identity")
+    assert result.message == (
+        "magic 0xff544347 type 0x8017, expected magic 0xff544347 type 0x8018"
+    )
+    wrong_magic = b"\xff\x54\x43\x48" + attest[4:]
+    result = verifier.appraise(_resign(node, wrong_magic), NONCE, CONTEXT)
+    assert result.reason == "not-a-quote"
+
+
+def test_genuine_resigned_quote_still_accepted(node: Node, verifier: Verifier) -> None:
+    # guards the two tests above: re-signing by itself does not make evidence fail
+    attest = Evidence.from_bytes(node.evidence()).attest
+    assert verifier.appraise(_resign(node, attest), NONCE, CONTEXT).reason == "ok"
+
+
+def test_truncated_evidence_is_malformed(node: Node, verifier: Verifier) -> None:
+    data = node.evidence()
+    result = verifier.appraise(data[:-1], NONCE, CONTEXT)
+    assert (result.verdict, result.reason, result.aspect) == (
+        "reject",
+        "malformed",
+        "instance-identity",
+    )
+    assert result.serial is None
+    assert verifier.appraise(b"", NONCE, CONTEXT).reason == "malformed"
+
+
+def test_certificates_not_yet_valid_are_refused(node: Node, verifier: Verifier) -> None:
+    import datetime as dt
+
+    result = verifier.appraise(node.evidence(), NONCE, CONTEXT, now=NOW - dt.timedelta(days=1))
+    assert (result.reason, result.aspect) == ("expired", "hardware")
+
+
+def test_evidence_of_another_provisioned_device_is_told_apart(
+    pki_dir: Path, tmp_path: Path, verifier: Verifier
+) -> None:
+    other = make_node(pki_dir, tmp_path, name="mag2", serial="MAG-0002")
+    result = verifier.appraise(other.evidence(), NONCE, CONTEXT)
+    # mag2 is genuine hardware but its configuration file is not in mag1's reference set
+    assert (result.verdict, result.reason, result.serial) == ("reject", "reference", "MAG-0002")
+    assert result.tier("hardware") == "affirming"
+    idevid = pki.load_cert(pki_dir / "devices" / "mag2" / "idevid.cert.pem")
+    assert result.fingerprint == pki.hardware_fingerprint(idevid)
+    mine = verifier.appraise(make_node(pki_dir, tmp_path / "m1").evidence(), NONCE, CONTEXT)
+    assert mine.fingerprint is not None and mine.fingerprint != result.fingerprint
+
+
+def test_reference_set_restricted_to_serials(node: Node, pki_dir: Path) -> None:
+    refs = ReferenceValues.record(
+        node.attester, DEFAULT_SELECTION, node.events, name="only-2", serials=("MAG-0002",)
+    )
+    verifier = Verifier(TrustStore.from_pki_dir(pki_dir), refs, Policy(), DEFAULT_SELECTION)
+    result = verifier.appraise(node.evidence(), NONCE, CONTEXT)
+    assert (result.reason, result.message) == (
+        "no-reference",
+        "no reference set applies to device MAG-0001",
+    )
+
+
+def test_best_matching_set_is_reported(node: Node, references: ReferenceValues) -> None:
+    unrelated = dataclasses.replace(references.sets[0], name="other", pcrs=(), events=())
+    refs = ReferenceValues((unrelated,)).merged(references)
+    node.attester.extend(4, {"sha256": bytes(32)})  # an extend no event accounts for
+    verifier = Verifier(verifier_trust(node), refs, Policy(), DEFAULT_SELECTION)
+    result = verifier.appraise(node.evidence(), NONCE, CONTEXT)
+    # "mag-golden" matches 7 of 8 PCRs, "other" none: the report comes from "mag-golden"
+    assert (result.reason, result.aspect) == ("reference", "executables")
+    assert result.message.startswith("PCR 4 (sha256): expected ")
+    assert "(reference set 'mag-golden'), found " in result.message
+
+
+def verifier_trust(node: Node) -> TrustStore:
+    return TrustStore.from_pki_dir(node.paths.directory.parent.parent)

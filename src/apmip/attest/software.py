@@ -4,8 +4,10 @@ It keeps what a TPM keeps: PCR banks sha256 and sha1 of 24 PCRs each (in memory,
 at zero like after a TPM Reset), the reset and restart counters and the safe flag (in a JSON
 state file, like the TPM's non-volatile state), the clock (read from an injected callable that
 returns milliseconds) and an ECDSA P-256 attestation key (a PEM file). ``quote()`` writes the
-same bytes a TPM writes for TPM2_Quote with an ECDSA-SHA256 restricted signing key, so the same
-verifier code appraises both (TPM 2.0 Part 3, section 18.4).
+same bytes a TPM writes for TPM2_Quote with a restricted signing key, so the same verifier code
+appraises both (TPM 2.0 Part 3, section 18.4). The key decides the scheme: ECDSA P-256 signs
+ECDSA-SHA256 (the default, what `apmip pki device` writes), ECDSA P-384 signs ECDSA-SHA384, an
+RSA key signs RSASSA-SHA256 or, with ``rsa_scheme="rsapss"``, RSAPSS-SHA256.
 
 It offers no protection: anyone who can read the key file can forge quotes. It is the embedded
 default for labs and tests, and what the documentation calls "software-rooted" evidence.
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from apmip.attest import tpm2
@@ -30,6 +32,8 @@ from apmip.errors import TpmError
 log = logging.getLogger(__name__)
 
 BANKS = ("sha256", "sha1")
+_CURVES = {"secp256r1": "sha256", "secp384r1": "sha384"}
+_HASHES: dict[str, hashes.HashAlgorithm] = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384()}
 PCR_COUNT = 24
 # TPM_PT_FIRMWARE_VERSION_1/2 as one 64-bit value; "0.1.0" of this software TPM
 FIRMWARE_VERSION = 0x0000_0000_0001_0000
@@ -65,14 +69,38 @@ class SoftwareAttester:
         state_path: Path,
         clock: Callable[[], int],
         firmware_version: int = FIRMWARE_VERSION,
+        rsa_scheme: str = "rsassa",
     ) -> None:
         try:
             loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         except (OSError, ValueError) as exc:
             raise TpmError(f"software attester: cannot load key {key_path}: {exc}") from exc
-        if not isinstance(loaded, ec.EllipticCurvePrivateKey) or loaded.curve.name != "secp256r1":
-            raise TpmError(f"software attester: {key_path} is not an ECDSA P-256 private key")
-        self._key = loaded
+        self._key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+        if isinstance(loaded, ec.EllipticCurvePrivateKey) and loaded.curve.name in _CURVES:
+            self._key = loaded
+            self.hash = _CURVES[loaded.curve.name]
+            self.scheme = tpm2.TPM_ALG_ECDSA
+            numbers = loaded.public_key().public_numbers()
+            size = (loaded.curve.key_size + 7) // 8
+            self.name = tpm2.ak_name(
+                self.scheme,
+                tpm2.hash_id(self.hash),
+                curve=loaded.curve.name,
+                x=numbers.x.to_bytes(size, "big"),
+                y=numbers.y.to_bytes(size, "big"),
+            )
+        elif isinstance(loaded, rsa.RSAPrivateKey) and rsa_scheme in ("rsassa", "rsapss"):
+            self._key = loaded
+            self.hash = "sha256"
+            self.scheme = tpm2.TPM_ALG_RSASSA if rsa_scheme == "rsassa" else tpm2.TPM_ALG_RSAPSS
+            n = loaded.public_key().public_numbers().n
+            modulus = n.to_bytes((loaded.key_size + 7) // 8, "big")
+            self.name = tpm2.ak_name(self.scheme, tpm2.TPM_ALG_SHA256, modulus=modulus)
+        else:
+            raise TpmError(
+                f"software attester: {key_path} is not an ECDSA P-256/P-384 or RSA private key "
+                f"(RSA scheme {rsa_scheme!r} must be rsassa or rsapss)"
+            )
         self._state_path = state_path
         self._clock = clock
         self.firmware_version = firmware_version
@@ -83,8 +111,6 @@ class SoftwareAttester:
         self.restart_count = 0
         self.safe = True
         self._load_state()
-        numbers = self._key.public_key().public_numbers()
-        self.name = tpm2.ecc_ak_name(numbers.x.to_bytes(32, "big"), numbers.y.to_bytes(32, "big"))
 
     # -- non-volatile state --
 
@@ -178,17 +204,26 @@ class SoftwareAttester:
             extra_data=qualifying_data,
             clock_info=tpm2.ClockInfo(clock, self.reset_count, self.restart_count, self.safe),
             firmware_version=self.firmware_version,
-            quote=tpm2.QuoteInfo(sels, tpm2.pcr_digest("sha256", values)),
+            # the digest uses the signing scheme's hash (Part 3, 18.4.1)
+            quote=tpm2.QuoteInfo(sels, tpm2.pcr_digest(self.hash, values)),
         ).marshal()
-        der = self._key.sign(attest, ec.ECDSA(hashes.SHA256()))
-        r, s = decode_dss_signature(der)
-        signature = tpm2.Signature(
-            tpm2.TPM_ALG_ECDSA,
-            tpm2.TPM_ALG_SHA256,
-            r=r.to_bytes(32, "big"),
-            s=s.to_bytes(32, "big"),
-        ).marshal()
-        return Quote(attest, signature)
+        return Quote(attest, self._sign(attest).marshal())
+
+    def _sign(self, message: bytes) -> tpm2.Signature:
+        chosen = _HASHES[self.hash]
+        hash_id = tpm2.hash_id(self.hash)
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
+            r, s = decode_dss_signature(self._key.sign(message, ec.ECDSA(chosen)))
+            size = (self._key.curve.key_size + 7) // 8
+            # a TPM writes r and s at the full size of the curve
+            return tpm2.Signature(
+                self.scheme, hash_id, r=r.to_bytes(size, "big"), s=s.to_bytes(size, "big")
+            )
+        pad: padding.AsymmetricPadding = padding.PKCS1v15()
+        if self.scheme == tpm2.TPM_ALG_RSAPSS:
+            # salt as long as the digest, as TPMs built for FIPS 186-4 do (Part 1, B.7)
+            pad = padding.PSS(mgf=padding.MGF1(chosen), salt_length=chosen.digest_size)
+        return tpm2.Signature(self.scheme, hash_id, rsa=self._key.sign(message, pad, chosen))
 
     def ak_public_pem(self) -> bytes:
         return self._key.public_key().public_bytes(

@@ -380,28 +380,35 @@ def parse_signature(data: bytes) -> Signature:
     return Signature(alg, hash_alg, rsa=rsa)
 
 
-# -- TPMT_PUBLIC for an ECC signing key, only to compute its TPM Name (Part 1, 16 "Names") --
+# -- TPMT_PUBLIC of a signing key, only to compute its TPM Name (Part 1, 16 "Names") --
 
+TPM_ALG_RSA = 0x0001
 TPM_ALG_ECC = 0x0023
-TPM_ECC_NIST_P256 = 0x0003
+ECC_CURVES = {"secp256r1": 0x0003, "secp384r1": 0x0004}  # TPM_ECC_NIST_P256 / _P384
 # fixedTPM | fixedParent | sensitiveDataOrigin | userWithAuth | restricted | sign (Part 2, 8.3)
 AK_ATTRIBUTES = 0x00050072
 
 
-def ecc_ak_name(x: bytes, y: bytes) -> bytes:
-    """The Name of a restricted ECDSA-SHA256 P-256 signing key: nameAlg || SHA-256(TPMT_PUBLIC)."""
-    public = b"".join(
-        [
-            _U16.pack(TPM_ALG_ECC),
-            _U16.pack(TPM_ALG_SHA256),
-            _U32.pack(AK_ATTRIBUTES),
-            _tpm2b(b""),  # authPolicy
-            _U16.pack(TPM_ALG_NULL),  # symmetric
-            _U16.pack(TPM_ALG_ECDSA) + _U16.pack(TPM_ALG_SHA256),  # scheme
-            _U16.pack(TPM_ECC_NIST_P256),
-            _U16.pack(TPM_ALG_NULL),  # kdf
-            _tpm2b(x),
-            _tpm2b(y),
-        ]
-    )
-    return _U16.pack(TPM_ALG_SHA256) + hashlib.sha256(public).digest()
+def ak_name(
+    scheme: int,
+    hash_alg: int,
+    *,
+    curve: str = "",
+    x: bytes = b"",
+    y: bytes = b"",
+    modulus: bytes = b"",
+) -> bytes:
+    """The Name of a restricted signing key: nameAlg || SHA-256(TPMT_PUBLIC) (Part 2, 12.2.4).
+
+    ECC keys give ``curve``, ``x`` and ``y``; RSA keys give the ``modulus`` (exponent 65537).
+    """
+    head = _U16.pack(TPM_ALG_ECC if curve else TPM_ALG_RSA) + _U16.pack(TPM_ALG_SHA256)
+    head += _U32.pack(AK_ATTRIBUTES) + _tpm2b(b"")  # no authPolicy
+    params = _U16.pack(TPM_ALG_NULL) + _U16.pack(scheme) + _U16.pack(hash_alg)
+    if curve:
+        params += _U16.pack(ECC_CURVES[curve]) + _U16.pack(TPM_ALG_NULL)  # no kdf
+        unique = _tpm2b(x) + _tpm2b(y)
+    else:
+        params += _U16.pack(8 * len(modulus)) + _U32.pack(0)  # exponent 0 means 2^16 + 1
+        unique = _tpm2b(modulus)
+    return _U16.pack(TPM_ALG_SHA256) + hashlib.sha256(head + params + unique).digest()
