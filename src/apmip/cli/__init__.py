@@ -13,7 +13,7 @@ import logging
 import sys
 
 # sub-command modules, in the order `apmip --help` lists them
-COMMANDS = ("demo", "lma", "mag", "show", "pki", "attest", "refvals", "decode", "bench")
+COMMANDS = ("demo", "lma", "mag", "show", "mn", "pki", "attest", "refvals", "decode", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

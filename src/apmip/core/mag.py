@@ -460,12 +460,14 @@ class MagEngine:
         return Timestamp(value=value)
 
     def _withdraw(self, entry: BulEntry, now: float, out: Output) -> None:
-        """Undo at the LMA a registration this MAG will not use (untrusted LMA)."""
+        """Undo at the LMA a registration this MAG will not use (untrusted LMA).
+
+        The de-registration is retransmitted like any other until the LMA answers, so the
+        LMA is not left holding a binding for a MAG that refused it."""
+        entry.answer_nonce = b""
+        entry.asked = b""
         entry.state = "deregistering"
-        entry.sequence = (entry.sequence + 1) & 0xFFFF
-        out.send(self._pbu(entry, now), entry.lma)
-        self.counters["tx_pbu"] += 1
-        self._forget(entry)
+        self._start(entry, now, out)
 
     def _drop_entry(self, entry: BulEntry, now: float, out: Output) -> None:
         if entry.state == "registered":

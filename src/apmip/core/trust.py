@@ -13,6 +13,7 @@ Never: reads the clock or the random source (``now`` and ``nonces`` come in).
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import logging
 from collections.abc import Callable
@@ -35,6 +36,7 @@ class Appraiser(Protocol):
         nonce: bytes,
         context: SignallingContext,
         previous: Any = None,
+        now: dt.datetime | None = None,
     ) -> Any: ...
 
 
@@ -167,14 +169,16 @@ class TrustTable:
         entry = self.get(peer)
         if entry.nonce and hmac.compare_digest(entry.nonce, nonce):
             entry.nonce = b""
-        result = self._appraiser.appraise(evidence, nonce, context, entry.clock)
+        # certificate validity is judged at the engine's notion of now, not the host clock
+        when = dt.datetime.fromtimestamp(now, dt.UTC)
+        result = self._appraiser.appraise(evidence, nonce, context, entry.clock, now=when)
         entry.appraisals += 1
         entry.result = result
         entry.verdict = str(result.verdict)
         entry.reason = str(result.reason)
         entry.aspect = str(getattr(result, "aspect", "") or "")
         entry.message = str(getattr(result, "message", "") or "")
-        entry.device = str(getattr(result, "device_serial", "") or "")
+        entry.device = str(getattr(result, "serial", "") or "")
         entry.appraised_at = now
         if entry.verdict in ("accept", "warn"):
             entry.expires = now + self.settings.trust_lifetime

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apmip.attest.local import DEFAULT_SELECTION
+from apmip.attest.measure import DEFAULT_APP_PCR
 from apmip.core.lma import LmaSettings
 from apmip.core.mag import MagSettings
 from apmip.core.trust import TrustSettings
@@ -39,6 +41,7 @@ class AttestationConfig:
     references: Path | None
     measure: tuple[Path, ...]
     boot_log: Path | None
+    simulate_boot: bool
     application_pcr: int
     pcrs: tuple[int, ...]
     policy: dict[str, Any] = field(default_factory=dict)
@@ -237,7 +240,7 @@ def _attestation(table: _Table) -> tuple[TrustSettings, AttestationConfig]:
             "missing for attester = 'tpm'",
             "give e.g. 'swtpm:host=127.0.0.1,port=2321' or 'device:/dev/tpmrm0'",
         )
-    pcrs = table.get("pcrs", list, [*list(range(0, 8)), 16])
+    pcrs = table.get("pcrs", list, list(DEFAULT_SELECTION[0].pcrs))
     for index, pcr in enumerate(pcrs):
         if not isinstance(pcr, int) or isinstance(pcr, bool) or not 0 <= pcr <= 23:
             raise table._fail(f"pcrs[{index}]", f"{pcr!r} is not a PCR index", "use 0..23")
@@ -254,7 +257,8 @@ def _attestation(table: _Table) -> tuple[TrustSettings, AttestationConfig]:
         references=table.file("references", must_exist=enabled),
         measure=table.files("measure"),
         boot_log=table.file("boot_log"),
-        application_pcr=table.integer("application_pcr", 16, 0, 23),
+        simulate_boot=table.get("simulate_boot", bool, False),
+        application_pcr=table.integer("application_pcr", DEFAULT_APP_PCR, 0, 23),
         pcrs=tuple(pcrs),
         policy=table.get("policy", dict, {}),
     )

@@ -25,6 +25,7 @@ from apmip.core.lma import LmaEngine
 from apmip.core.mag import MagEngine
 
 from .config import NodeConfig
+from .trace import summarize
 
 log = logging.getLogger(__name__)
 trace = logging.getLogger("apmip.trace")
@@ -65,6 +66,7 @@ class Daemon:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
+        self._tracers: list[asyncio.Queue[dict[str, Any]]] = []
         self._event_file: TextIO | None = None
         self._startup_events = startup_events or []
         self.started = clock()
@@ -136,6 +138,7 @@ class Daemon:
         self._ports[host] = port
         self._record(data, (host, port), (self.config.address, self.config.port), now)
         trace.debug("rx %d bytes from %s:%d", len(data), host, port)
+        self._trace("rx", host, data, now)
         try:
             output = self.engine.receive(data, host, now)
         except Exception:  # the engine must never take the daemon down; keep and count it
@@ -156,6 +159,7 @@ class Daemon:
                 self.clock(),
             )
             trace.debug("tx %d bytes to %s:%d", len(datagram.data), datagram.peer, port)
+            self._trace("tx", datagram.peer, datagram.data, self.clock())
         for event in output.events:
             self._publish(event)
         if output.datagrams or output.events:
@@ -164,6 +168,20 @@ class Daemon:
     def _record(self, data: bytes, src: tuple[str, int], dst: tuple[str, int], now: float) -> None:
         if self.capture is not None:
             self.capture.write_udp(src[0], dst[0], src[1], dst[1], data, now)
+
+    def _trace(self, direction: str, peer: str, data: bytes, now: float) -> None:
+        """Protocol trace for subscribers that asked for it (a separate, structured stream)."""
+        if not self._tracers:
+            return
+        record = {
+            "node": self.config.name,
+            "kind": direction,
+            "at": now,
+            "peer": peer,
+            "message": summarize(data, self.config.trust.vendor_id),
+        }
+        for queue in self._tracers:
+            queue.put_nowait(record)
 
     def _publish(self, event: Event) -> None:
         record = {"node": self.config.name, **asdict(event)}
@@ -188,7 +206,7 @@ class Daemon:
                     await _write(writer, {"ok": False, "error": f"bad request: {exc}"})
                     continue
                 if request.get("op") == "events":
-                    await self._stream_events(writer)
+                    await self._stream_events(writer, bool(request.get("trace")))
                     return
                 await _write(writer, self._command(request))
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -196,15 +214,19 @@ class Daemon:
         finally:
             writer.close()
 
-    async def _stream_events(self, writer: asyncio.StreamWriter) -> None:
+    async def _stream_events(self, writer: asyncio.StreamWriter, with_trace: bool) -> None:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._subscribers.append(queue)
+        if with_trace:
+            self._tracers.append(queue)
         try:
             await _write(writer, {"ok": True, "streaming": "events"})
             while True:
                 await _write(writer, await queue.get())
         finally:
             self._subscribers.remove(queue)
+            if with_trace:
+                self._tracers.remove(queue)
 
     def _command(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")

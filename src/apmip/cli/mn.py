@@ -1,0 +1,43 @@
+"""`apmip mn attach|detach`: tell a running MAG that a mobile node came or went."""
+
+from __future__ import annotations
+
+import argparse
+
+from apmip.runtime.daemon import socket_request
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("mn", help="attach or detach a mobile node at a running MAG")
+    parser.add_argument("action", choices=("attach", "detach"))
+    parser.add_argument("mn", help="the mobile node identifier (an NAI, RFC 4283)")
+    parser.add_argument("--socket", "-s", required=True, help="the MAG's control socket")
+    parser.add_argument(
+        "--att",
+        type=int,
+        default=4,
+        help="Access Technology Type (RFC 5213 section 8.5; 4 = IEEE 802.11)",
+    )
+    parser.add_argument(
+        "--handoff",
+        type=int,
+        default=1,
+        help="Handoff Indicator (RFC 5213 section 8.4; 1 = new interface)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    request = {"op": args.action, "mn": args.mn}
+    if args.action == "attach":
+        request.update(att=args.att, handoff=args.handoff)
+    try:
+        answer = socket_request(args.socket, request)
+    except (OSError, ValueError) as exc:
+        print(f"apmip mn: cannot reach {args.socket}: {exc} (is the MAG running?)")
+        return 1
+    if not answer.get("ok"):
+        print(f"apmip mn: {answer.get('error')}")
+        return 1
+    print(f"{args.action} {args.mn}: sent")
+    return 0
