@@ -222,7 +222,10 @@ class Demo:
         while not self.queue.empty():
             self.queue.get_nowait()
         start = time.time()
-        answer = socket_request(self.world.control(step.node), step.command)
+        try:
+            answer = socket_request(self.world.control(step.node), step.command)
+        except (OSError, ValueError) as exc:
+            answer = {"ok": False, "error": str(exc)}
         if not answer.get("ok"):
             self.say(f"  ✗ {step.node} refused the command: {answer.get('error')}")
             return False

@@ -17,12 +17,14 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, TextIO
 
 from apmip.core.events import Event, Output
 from apmip.core.lma import LmaEngine
 from apmip.core.mag import MagEngine
+from apmip.errors import ApmipError
 
 from .config import NodeConfig
 from .trace import summarize
@@ -166,8 +168,17 @@ class Daemon:
             self._wake.set()
 
     def _record(self, data: bytes, src: tuple[str, int], dst: tuple[str, int], now: float) -> None:
-        if self.capture is not None:
-            self.capture.write_udp(src[0], dst[0], src[1], dst[1], data, now)
+        if self.capture is None:
+            return
+        try:
+            self.capture.write_udp(
+                ip_address(src[0]), ip_address(dst[0]), src[1], dst[1], data, now
+            )
+        except (ApmipError, OSError, ValueError) as exc:
+            # losing the capture must not cost a binding: stop capturing, say so once
+            self.engine.counters["capture_errors"] += 1
+            log.error("capture to %s stopped: %s", self.config.pcap, exc)
+            self.capture = None
 
     def _trace(self, direction: str, peer: str, data: bytes, now: float) -> None:
         """Protocol trace for subscribers that asked for it (a separate, structured stream)."""
@@ -285,6 +296,8 @@ def socket_request(
             if not chunk:
                 break
             data += chunk
+    if not data:
+        raise ValueError(f"{path} closed the connection without an answer")
     answer = json.loads(data)
     if not isinstance(answer, dict):
         raise ValueError("control socket answered something other than a JSON object")
