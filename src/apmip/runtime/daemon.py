@@ -129,7 +129,14 @@ class Daemon:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
-            self._apply(self.engine.poll(self.clock()))
+            try:
+                output = self.engine.poll(self.clock())
+            except Exception:  # as for datagrams: count, log, keep the daemon running
+                self.engine.counters["internal_errors"] += 1
+                log.exception("internal error in the timers")
+                await asyncio.sleep(0.5)
+                continue
+            self._apply(output)
 
     # -- data -----------------------------------------------------------------------------
 
