@@ -79,3 +79,15 @@ class ConfigError(ApmipError):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{path}: {key}: {problem} (fix: {fix})")
+
+
+class TpmCommandError(TpmError):
+    """A TPM command failed: ``command`` names it, ``rc`` is the TSS2/TPM response code and
+    ``meaning`` its decoded text (TPM 2.0 Part 2, section 6.6)."""
+
+    def __init__(self, command: str, rc: int, meaning: str, hint: str = "") -> None:
+        self.command = command
+        self.rc = rc
+        self.meaning = meaning
+        text = f"{command} failed: TPM_RC 0x{rc:03x}: {meaning}"
+        super().__init__(f"{text} ({hint})" if hint else text)
