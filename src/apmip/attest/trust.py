@@ -10,6 +10,7 @@ Validity periods are checked at appraisal time only when the caller passes ``now
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from apmip.attest import pki
@@ -27,9 +29,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Device:
-    """A provisioned device: its AK certificate and, when known, its IDevID."""
+    """A provisioned device: its AK certificate (None for a key pinned without one) and,
+    when known, its IDevID."""
 
-    ak_cert: x509.Certificate
+    ak_cert: x509.Certificate | None
     ak_key: pki.PublicKey
     ak_cert_digest: bytes
     serial: str | None
@@ -39,7 +42,7 @@ class Device:
     chain_problem: str
 
     def valid_at(self, now: dt.datetime) -> bool:
-        certs = [self.ak_cert] + ([self.idevid] if self.idevid is not None else [])
+        certs = [c for c in (self.ak_cert, self.idevid) if c is not None]
         return all(c.not_valid_before_utc <= now <= c.not_valid_after_utc for c in certs)
 
 
@@ -69,7 +72,8 @@ class TrustStore:
         self._cas.append(cert)
         # re-check every device: one that did not chain before may now
         for device in list(self._devices.values()):
-            self.add_device(device.ak_cert, device.idevid)
+            if device.ak_cert is not None:
+                self.add_device(device.ak_cert, device.idevid)
 
     def add_device(
         self, ak_cert: x509.Certificate, idevid: x509.Certificate | None = None
@@ -96,6 +100,25 @@ class TrustStore:
             fingerprint=pki.hardware_fingerprint(idevid) if idevid is not None else None,
             chained=not problem,
             chain_problem=problem,
+        )
+        self._devices[device.ak_cert_digest] = device
+        return device
+
+    def add_key(self, key: pki.PublicKey, serial: str | None = None) -> Device:
+        """Trust a bare attestation key the operator vouches for (no certificate, no CA).
+        Evidence refers to it by the SHA-256 of its SubjectPublicKeyInfo DER."""
+        spki = key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        device = Device(
+            ak_cert=None,
+            ak_key=key,
+            ak_cert_digest=hashlib.sha256(spki).digest(),
+            serial=serial,
+            idevid=None,
+            fingerprint=None,
+            chained=True,
+            chain_problem="",
         )
         self._devices[device.ak_cert_digest] = device
         return device

@@ -29,6 +29,7 @@ import datetime as dt
 import hmac
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -38,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from apmip.attest import tpm2
 from apmip.attest.attester import PcrBank
 from apmip.attest.binding import SignallingContext, qualifying_data
+from apmip.attest.eventlog import EventLog
 from apmip.attest.events import EventHint, replay
 from apmip.attest.evidence import Evidence, PcrValue
 from apmip.attest.refvals import ReferenceSet, ReferenceValues
@@ -67,6 +69,14 @@ HASHES = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes
 
 def pcr_aspect(index: int) -> str:
     return PCR_ASPECT.get(index, "executables" if index < 16 else "runtime")
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """The extraData a quote must carry, or None with the reason it cannot be computed."""
+
+    extra: bytes | None
+    what: str
 
 
 class _Appraisal:
@@ -133,17 +143,49 @@ class Verifier:
         previous: ClockState | None = None,
         now: dt.datetime | None = None,
     ) -> AttestationResult:
+        """Appraise Evidence bytes that must answer ``nonce`` within ``context``."""
+        try:
+            wanted = _Wanted(
+                qualifying_data(nonce, context),
+                f"nonce {nonce.hex()} for {context.role} {context.sender} -> "
+                f"{context.receiver}, MN {context.mn_id!r}, sequence {context.sequence}",
+            )
+        except AttestationError as exc:
+            wanted = _Wanted(None, str(exc))
+        return self._appraise(evidence, wanted, previous, now, None, context.sender)
+
+    def appraise_quote(
+        self,
+        evidence: Evidence,
+        extra_data: bytes,
+        previous: ClockState | None = None,
+        now: dt.datetime | None = None,
+        event_log: EventLog | None = None,
+        peer: str = "-",
+    ) -> AttestationResult:
+        """Appraise a quote whose extraData must equal ``extra_data`` exactly (a quote taken
+        with `tpm2_quote -q`, for instance), optionally with a TCG event log to replay."""
+        wanted = _Wanted(extra_data, "the requested qualifying data")
+        return self._appraise(evidence, wanted, previous, now, event_log, peer)
+
+    def _appraise(
+        self,
+        evidence: bytes | Evidence,
+        wanted: _Wanted,
+        previous: ClockState | None,
+        now: dt.datetime | None,
+        event_log: EventLog | None,
+        peer: str,
+    ) -> AttestationResult:
         state = _Appraisal(self.policy)
         try:
-            self._run(state, evidence, nonce, context, previous, now)
+            self._run(state, evidence, wanted, previous, now, event_log)
         except VerificationError as exc:
             state.tiers[exc.aspect] = "contraindicated"
-            log.info(
-                "appraisal of %s refused: %s (%s): %s", context.sender, exc.reason, exc.aspect, exc
-            )
+            log.info("appraisal of %s refused: %s (%s): %s", peer, exc.reason, exc.aspect, exc)
             return state.result("reject", exc.reason, exc.aspect, str(exc))
         except Exception as exc:  # fail closed: a defect here must not accept or crash
-            log.exception("appraisal of %s failed unexpectedly", context.sender)
+            log.exception("appraisal of %s failed unexpectedly", peer)
             state.tiers["instance-identity"] = "contraindicated"
             return state.result(
                 "reject", "malformed", "instance-identity", f"appraisal error: {exc}"
@@ -160,14 +202,14 @@ class Verifier:
     def _run(
         self,
         state: _Appraisal,
-        data: bytes,
-        nonce: bytes,
-        context: SignallingContext,
+        data: bytes | Evidence,
+        wanted: _Wanted,
         previous: ClockState | None,
         now: dt.datetime | None,
+        event_log: EventLog | None,
     ) -> None:
         try:
-            evidence = Evidence.from_bytes(data)
+            evidence = data if isinstance(data, Evidence) else Evidence.from_bytes(data)
             attest = tpm2.parse_attest(evidence.attest)
             signature = tpm2.parse_signature(evidence.signature)
         except EvidenceError as exc:
@@ -201,16 +243,13 @@ class Verifier:
                 "instance-identity",
             )
 
-        try:
-            expected = qualifying_data(nonce, context)
-        except AttestationError as exc:
-            raise VerificationError("nonce", str(exc), "instance-identity") from exc
-        if not hmac.compare_digest(attest.extra_data, expected):
+        if wanted.extra is None:
+            raise VerificationError("nonce", wanted.what, "instance-identity")
+        if not hmac.compare_digest(attest.extra_data, wanted.extra):
             raise VerificationError(
                 "nonce",
-                f"extraData {attest.extra_data.hex()} does not answer nonce {nonce.hex()} "
-                f"for {context.role} {context.sender} -> {context.receiver}, "
-                f"MN {context.mn_id!r}, sequence {context.sequence} (expected {expected.hex()})",
+                f"extraData {attest.extra_data.hex()} does not answer {wanted.what} "
+                f"(expected {wanted.extra.hex()})",
                 "instance-identity",
             )
         state.affirm("instance-identity")
@@ -226,7 +265,10 @@ class Verifier:
                 f"over the evidence's PCR values is {digest.hex()}",
                 "runtime",
             )
-        self._check_references(state, evidence, device)
+        hints = evidence.hints
+        if event_log is not None:
+            hints = check_log(event_log, evidence.pcr_values, hints)
+        self._check_references(state, evidence.pcr_values, hints, device)
         state.affirm("executables", "configuration", "file-system")
         check_clock(state, ci, previous)
         state.affirm("runtime")
@@ -251,7 +293,13 @@ class Verifier:
                 "runtime",
             )
 
-    def _check_references(self, state: _Appraisal, evidence: Evidence, device: Device) -> None:
+    def _check_references(
+        self,
+        state: _Appraisal,
+        values: tuple[PcrValue, ...],
+        hints: tuple[EventHint, ...],
+        device: Device,
+    ) -> None:
         sets = [s for s in self.references.sets if s.applies_to(device.serial)]
         if not sets:
             state.soft(
@@ -260,7 +308,7 @@ class Verifier:
             return
         best: tuple[int, VerificationError] | None = None
         for ref in sets:
-            passed, error = check_set(ref, evidence.pcr_values, evidence.hints)
+            passed, error = check_set(ref, values, hints)
             if error is None:
                 state.reference_set = ref.name
                 return
@@ -423,6 +471,39 @@ def _check_value(
         f"{where}: expected {expected.hex()} (reference set {ref.name!r}), found {pv.value.hex()}",
         pcr_aspect(pv.index),
     )
+
+
+def check_log(
+    event_log: EventLog, values: tuple[PcrValue, ...], hints: tuple[EventHint, ...]
+) -> tuple[EventHint, ...]:
+    """Replay a TCG event log against the quoted PCR values; on success the log's events
+    stand in for the evidence's hints on every PCR the log covers."""
+    problem = event_log.inconsistent()
+    if problem is not None:
+        raise VerificationError("log-replay", f"event log {problem}", "runtime")
+    covered = {r.pcr for r in event_log.records}
+    for pv in values:
+        if pv.index not in covered:
+            continue
+        if pv.bank not in event_log.banks:
+            raise VerificationError(
+                "log-replay",
+                f"the event log has no {pv.bank} digests (it has {', '.join(event_log.banks)})",
+                "runtime",
+            )
+        try:
+            replayed = event_log.replay(pv.bank, pv.index)
+        except EvidenceError as exc:
+            raise VerificationError("log-replay", str(exc), "runtime") from exc
+        if replayed != pv.value:
+            raise VerificationError(
+                "log-replay",
+                f"PCR {pv.index} ({pv.bank}): the event log replays to {replayed.hex()}, "
+                f"the quoted value is {pv.value.hex()}",
+                "runtime",
+            )
+    from_log = tuple(e.hint() for e in event_log.events() if e.pcr in covered)
+    return from_log + tuple(h for h in hints if h.pcr not in covered)
 
 
 def check_clock(state: _Appraisal, ci: tpm2.ClockInfo, previous: ClockState | None) -> None:

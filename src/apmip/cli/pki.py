@@ -106,7 +106,7 @@ def _show(args: argparse.Namespace) -> int:
     rows = [
         {
             "serial": d.serial,
-            "subject": d.ak_cert.subject.rfc4514_string(),
+            "subject": d.ak_cert.subject.rfc4514_string() if d.ak_cert else "(bare key)",
             "hardware_fingerprint": d.fingerprint,
             "ak_cert_digest": d.ak_cert_digest.hex(),
             "trusted": d.chained,

@@ -1,6 +1,7 @@
 """`apmip refvals`: record and inspect reference values (docs/attestation.md).
 
     apmip refvals record CONFIG --role mag --name NAME [--release R] [-o FILE] [--merge]
+    apmip refvals import -m MSG -o PCRS --name NAME --out FILE [--eventlog LOG] [--merge]
     apmip refvals show FILE [--json]
 
 ``record`` performs the start-up measurements a daemon with CONFIG would perform, on a
@@ -32,6 +33,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--merge", action="store_true", help="add the set to an existing --out file")
     p.set_defaults(func=_record)
 
+    p = sub.add_parser("import", help="a reference set from tpm2_quote -m/-o files")
+    p.add_argument("-m", "--message", type=Path, required=True, help="TPMS_ATTEST of the quote")
+    p.add_argument("-o", "--pcrs", type=Path, required=True, help="PCR values of the quote")
+    p.add_argument("--pcrs-format", choices=("auto", "values", "serialized"), default="auto")
+    p.add_argument("--eventlog", type=Path, help="the TCG event log, to name components")
+    p.add_argument("--name", required=True)
+    p.add_argument("--model", default="")
+    p.add_argument("--release", default="")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--merge", action="store_true", help="add the set to an existing --out file")
+    p.set_defaults(func=_import)
+
     p = sub.add_parser("show", help="summarise a reference values file")
     p.add_argument("file", type=Path)
     p.add_argument("--json", action="store_true", help="print the file's JSON, normalised")
@@ -57,6 +70,37 @@ def _record(args: argparse.Namespace) -> int:
     refs.save(args.out)
     ref = refs.sets[-1]
     print(f"reference set {ref.name!r}: {len(ref.pcrs)} PCR values, {len(ref.events)} events")
+    print(f"written to {args.out}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    # the quote is not verified here: import only from a machine known to be good
+    from apmip.attest import tpm2, tpm2tools
+    from apmip.attest.eventlog import parse_log
+    from apmip.attest.refvals import ReferenceSet
+
+    try:
+        attest = tpm2.parse_attest(args.message.read_bytes())
+        quoted = attest.quote.pcr_select if attest.quote is not None else ()
+        values = tpm2tools.read_pcrs(args.pcrs.read_bytes(), quoted, args.pcrs_format)
+        events = parse_log(args.eventlog.read_bytes()).events() if args.eventlog else ()
+        ref = ReferenceSet(
+            name=args.name,
+            model=args.model,
+            release=args.release,
+            pcrs=tuple((v.bank, v.index, v.value) for v in values),
+            events=events,
+            replay_pcrs=(),
+        )
+        refs = ReferenceValues((ref,))
+        if args.merge and args.out.exists():
+            refs = ReferenceValues.load(args.out).merged(refs)
+        refs.save(args.out)
+    except (OSError, ApmipError) as exc:
+        print(f"apmip refvals import: {exc}", file=sys.stderr)
+        return 1
+    print(f"reference set {args.name!r}: {len(values)} PCR values, {len(events)} events")
     print(f"written to {args.out}")
     return 0
 
