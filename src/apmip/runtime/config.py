@@ -214,6 +214,7 @@ def _attestation(table: _Table) -> tuple[TrustSettings, AttestationConfig]:
             "references",
             "measure",
             "boot_log",
+            "simulate_boot",
             "application_pcr",
             "pcrs",
             "policy",
