@@ -408,7 +408,8 @@ def _hint_problem(
                 event.aspect,
             )
     seen = {h.tag for h in hints}
-    if pv.index not in ref.replay_pcrs:
+    # with no hints at all the attester said nothing about this PCR: nothing to name
+    if hints and pv.index not in ref.replay_pcrs:
         for event in ref.events_for(pv.index):
             if event.tag not in seen:
                 return VerificationError(
