@@ -162,6 +162,10 @@ class SwtpmProcess:
                 log.debug("swtpm: port %d taken meanwhile, trying another pair", self.port)
 
     def _spawn(self, binary: str) -> None:
+        # another swtpm on these ports would answer the readiness probe in our stead
+        for port in (self.port, self.ctrl_port):
+            if not _port_free(port):
+                raise TpmError(f"swtpm: loopback TCP port {port} is already in use")
         argv = [
             binary,
             "socket",
@@ -192,7 +196,7 @@ class SwtpmProcess:
                     f"swtpm exited with status {code} on start (port {self.port}, "
                     f"state {self.state_dir}): {self._log_tail()}"
                 )
-            if self._answers():
+            if self._answers() and self._proc.poll() is None:
                 break
             if time.monotonic() > deadline:
                 self.stop()
