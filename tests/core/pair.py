@@ -49,7 +49,12 @@ class TagAppraiser:
         self.calls = 0
 
     def appraise(
-        self, evidence: bytes, nonce: bytes, context: SignallingContext, previous: Any = None
+        self,
+        evidence: bytes,
+        nonce: bytes,
+        context: SignallingContext,
+        previous: Any = None,
+        now: Any = None,
     ) -> FakeResult:
         self.calls += 1
         tag, extra = evidence[:-32], evidence[-32:]

@@ -85,6 +85,7 @@ def send(world, payloads: list[bytes]) -> None:
 
 
 def capture_payloads() -> list[bytes]:
+    assert CAPTURES.is_dir(), f"{CAPTURES} is missing: the project expects ../shared beside it"
     payloads = []
     for path in sorted(CAPTURES.glob("*.pcap")):
         reader = PcapReader(path)
