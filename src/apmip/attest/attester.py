@@ -22,7 +22,7 @@ class PcrBank:
 
 @dataclass(frozen=True)
 class Quote:
-    """A TPM2_Quote answer: the marshalled TPMS_ATTEST and TPMT_SIGNATURE, as the TPM wrote them."""
+    """A TPM2_Quote answer: the marshalled TPMS_ATTEST and TPMT_SIGNATURE as written."""
 
     attest: bytes
     signature: bytes

@@ -13,7 +13,10 @@ SUITES = ("codec", "appraisal", "protocol")
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("bench", help="measure codec, appraisal and protocol speed")
     parser.add_argument(
-        "suites", nargs="*", metavar="SUITE", help=f"which to run (default all): {', '.join(SUITES)}"
+        "suites",
+        nargs="*",
+        metavar="SUITE",
+        help=f"which to run (default all): {', '.join(SUITES)}",
     )
     parser.add_argument("--quick", action="store_true", help="fewer iterations, for a smoke run")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
