@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 
 import pytest
 from cryptography.exceptions import InvalidSignature
@@ -77,6 +78,30 @@ def test_quote_verifies_with_cryptography_and_decodes(module_attester: TpmAttest
     assert bytes(theirs.extraData) == QD
     assert int(theirs.clockInfo.resetCount) == attest.clock_info.reset_count
     assert int(theirs.firmwareVersion) == attest.firmware_version
+
+
+def test_ak_is_a_restricted_signing_primary_of_the_endorsement_hierarchy(
+    module_attester: TpmAttester,
+) -> None:
+    tpm = module_attester
+    area = tpm.ak_public_area()  # TPM2B_PUBLIC (TPM 2.0 Part 2, 12.2.5), decoded by hand
+    assert int.from_bytes(area[0:2], "big") == len(area) - 2 == 88
+    fields = struct.unpack(">HHIH", area[2:12])
+    # TPM_ALG_ECC, nameAlg SHA-256; fixedTPM|fixedParent|sensitiveDataOrigin|userWithAuth|
+    # noDA|restricted|sign, no authPolicy
+    assert fields == (0x0023, 0x000B, 0x00050472, 0)
+    # symmetric NULL, scheme ECDSA with SHA-256, curve NIST P-256, kdf NULL
+    assert struct.unpack(">HHHHH", area[12:22]) == (0x0010, 0x0018, 0x000B, 0x0003, 0x0010)
+    x, y = area[24:56], area[58:90]
+    key = serialization.load_pem_public_key(tpm.ak_public_pem())
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    numbers = key.public_numbers()
+    assert (numbers.x, numbers.y) == (int.from_bytes(x, "big"), int.from_bytes(y, "big"))
+    # name = nameAlg || H(TPMT_PUBLIC); qualified name of a primary = H(hierarchy || name)
+    # (Part 1, 16 and 16.5); TPM_RH_ENDORSEMENT is 0x4000000B
+    assert tpm.ak_name() == b"\x00\x0b" + hashlib.sha256(area[2:]).digest()
+    qualified = hashlib.sha256(bytes.fromhex("4000000b") + tpm.ak_name()).digest()
+    assert tpm.ak_qualified_name() == b"\x00\x0b" + qualified
 
 
 def test_tampered_quote_fails_the_cryptography_check(module_attester: TpmAttester) -> None:
