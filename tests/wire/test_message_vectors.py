@@ -146,3 +146,16 @@ def test_options_may_be_given_as_a_list() -> None:
     message = BindingUpdate(1, 1, options=[MNID])  # type: ignore[arg-type]
     assert message.options == (MNID,)
     assert hash(message) == hash(BindingUpdate(1, 1, options=(MNID,)))
+
+
+def test_flag_bits_match_the_registry() -> None:
+    from apmip.wire import BAFlag, BUFlag
+
+    bu_names = ("ack", "home", "link_local", "key_mgmt", "map_reg", "mobile_router", "proxy")
+    bu_names += ("udp_encap", "tlv_header", "bulk")
+    for name, bit in zip(bu_names, "AHLKMRPFTB", strict=True):
+        assert BindingUpdate(0, 0, **{name: True}).flags == BUFlag[bit]
+    for name, bit in zip(
+        ("key_mgmt", "mobile_router", "proxy", "tlv_header", "bulk"), "KRPTB", strict=True
+    ):
+        assert BindingAck(0, 0, 0, **{name: True}).flags == BAFlag[bit]

@@ -32,10 +32,24 @@ def fail(what: str, field: str, detail: str) -> NoReturn:
 
 def check_uint(what: str, field: str, value: Any, bits: int) -> None:
     """Refuse anything that is not an int in 0 .. 2**bits - 1 (bools are refused too)."""
-    if type(value) is not int and not (isinstance(value, int) and not isinstance(value, bool)):
+    if type(value) is int and value >= 0 and not value >> bits:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
         fail(what, field, f"must be an int, got {type(value).__name__}")
     if not 0 <= value < (1 << bits):
         fail(what, field, f"{value} is outside 0..{(1 << bits) - 1}")
+
+
+def check_bools(what: str, names: tuple[str, ...], values: tuple[Any, ...]) -> None:
+    """Refuse any of ``values`` that is not a bool."""
+    if set(map(type, values)) <= _BOOL:
+        return
+    for name, value in zip(names, values, strict=True):
+        if type(value) is not bool:
+            fail(what, name, f"must be a bool, got {type(value).__name__}")
+
+
+_BOOL = {bool}
 
 
 def check_bytes(what: str, field: str, value: Any, low: int, high: int) -> None:

@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from .base import Option, check_bool, check_bytes, check_uint, fail
+from .base import Option, check_bool, check_bools, check_bytes, check_uint, fail
 from .options import Pad1, PadN
-from .registry import BAFlag, BUFlag, MHType, RevocationType
+from .registry import MHType, RevocationType
 
 O = TypeVar("O", bound=Option)  # noqa: E741
 
@@ -32,17 +32,24 @@ _REVOCATION = struct.Struct("!BBHH")
 
 
 def _check_options(what: str, options: Any) -> tuple[Option, ...]:
-    if not isinstance(options, tuple):
+    if type(options) is not tuple:
         if isinstance(options, (str, bytes)) or not isinstance(options, Iterable):
             fail(what, "options", f"must be a tuple of options, got {type(options).__name__}")
         options = tuple(options)
     checked: tuple[Option, ...] = options
     for index, option in enumerate(checked):
+        if type(option) in _OPTION_TYPES:
+            continue
         if not isinstance(option, Option):
             fail(what, f"options[{index}]", f"is a {type(option).__name__}, not an option")
         if isinstance(option, (Pad1, PadN)):
             fail(what, f"options[{index}]", "padding is added by the encoder, do not pass it")
+        _OPTION_TYPES.add(type(option))
     return checked
+
+
+# option classes already seen to be valid message content (speeds up the check above)
+_OPTION_TYPES: set[type] = set()
 
 
 class Message:
@@ -113,25 +120,39 @@ class BindingUpdate(Message):
     bulk: bool = False
     _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
-    _FLAGS: ClassVar[tuple[tuple[str, int], ...]] = (
-        ("ack", BUFlag.A),
-        ("home", BUFlag.H),
-        ("link_local", BUFlag.L),
-        ("key_mgmt", BUFlag.K),
-        ("map_reg", BUFlag.M),
-        ("mobile_router", BUFlag.R),
-        ("proxy", BUFlag.P),
-        ("udp_encap", BUFlag.F),
-        ("tlv_header", BUFlag.T),
-        ("bulk", BUFlag.B),
+    # flag fields in the order of _flag_values(); their bits are BUFlag (RFC 5213 section 10)
+    _FLAG_NAMES: ClassVar[tuple[str, ...]] = (
+        "ack",
+        "home",
+        "link_local",
+        "key_mgmt",
+        "map_reg",
+        "mobile_router",
+        "proxy",
+        "udp_encap",
+        "tlv_header",
+        "bulk",
     )
 
     def __post_init__(self) -> None:
         check_uint(self.NAME, "sequence", self.sequence, 16)
         check_uint(self.NAME, "lifetime", self.lifetime, 16)
-        for name, _ in self._FLAGS:
-            check_bool(self.NAME, name, getattr(self, name))
+        check_bools(self.NAME, self._FLAG_NAMES, self._flag_values())
         object.__setattr__(self, "options", _check_options(self.NAME, self.options))
+
+    def _flag_values(self) -> tuple[bool, ...]:
+        return (
+            self.ack,
+            self.home,
+            self.link_local,
+            self.key_mgmt,
+            self.map_reg,
+            self.mobile_router,
+            self.proxy,
+            self.udp_encap,
+            self.tlv_header,
+            self.bulk,
+        )
 
     @classmethod
     def proxy_update(
@@ -151,11 +172,18 @@ class BindingUpdate(Message):
     @property
     def flags(self) -> int:
         """The 16-bit flags word as sent (reserved bits zero)."""
-        word = 0
-        for name, bit in self._FLAGS:
-            if getattr(self, name):
-                word |= bit
-        return word
+        return (
+            (0x8000 if self.ack else 0)
+            | (0x4000 if self.home else 0)
+            | (0x2000 if self.link_local else 0)
+            | (0x1000 if self.key_mgmt else 0)
+            | (0x0800 if self.map_reg else 0)
+            | (0x0400 if self.mobile_router else 0)
+            | (0x0200 if self.proxy else 0)
+            | (0x0100 if self.udp_encap else 0)
+            | (0x0080 if self.tlv_header else 0)
+            | (0x0040 if self.bulk else 0)
+        )
 
     def encode_fixed(self) -> bytes:
         return _BU.pack(self.sequence, self.flags, self.lifetime)
@@ -204,21 +232,23 @@ class BindingAck(Message):
     bulk: bool = False
     _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
-    _FLAGS: ClassVar[tuple[tuple[str, int], ...]] = (
-        ("key_mgmt", BAFlag.K),
-        ("mobile_router", BAFlag.R),
-        ("proxy", BAFlag.P),
-        ("tlv_header", BAFlag.T),
-        ("bulk", BAFlag.B),
+    _FLAG_NAMES: ClassVar[tuple[str, ...]] = (
+        "key_mgmt",
+        "mobile_router",
+        "proxy",
+        "tlv_header",
+        "bulk",
     )
 
     def __post_init__(self) -> None:
         check_uint(self.NAME, "status", self.status, 8)
         check_uint(self.NAME, "sequence", self.sequence, 16)
         check_uint(self.NAME, "lifetime", self.lifetime, 16)
-        for name, _ in self._FLAGS:
-            check_bool(self.NAME, name, getattr(self, name))
+        check_bools(self.NAME, self._FLAG_NAMES, self._flag_values())
         object.__setattr__(self, "options", _check_options(self.NAME, self.options))
+
+    def _flag_values(self) -> tuple[bool, ...]:
+        return (self.key_mgmt, self.mobile_router, self.proxy, self.tlv_header, self.bulk)
 
     @property
     def lifetime_seconds(self) -> int:
@@ -232,11 +262,13 @@ class BindingAck(Message):
     @property
     def flags(self) -> int:
         """The 8-bit flags octet as sent (reserved bits zero)."""
-        octet = 0
-        for name, bit in self._FLAGS:
-            if getattr(self, name):
-                octet |= bit
-        return octet
+        return (
+            (0x80 if self.key_mgmt else 0)
+            | (0x40 if self.mobile_router else 0)
+            | (0x20 if self.proxy else 0)
+            | (0x10 if self.tlv_header else 0)
+            | (0x08 if self.bulk else 0)
+        )
 
     def encode_fixed(self) -> bytes:
         return _BA.pack(self.status, self.flags, self.sequence, self.lifetime)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 
 from apmip.errors import DecodeError, EncodeError
 
-from .base import FieldError, Option, padding
+from .base import _PADS, FieldError, Option
 from .messages import (
     BindingAck,
     BindingError,
@@ -37,10 +37,10 @@ from .messages import (
     Message,
 )
 from .options import OPTION_CLASSES, UnknownOption
-from .registry import IPPROTO_MH, IPPROTO_NONE, MAX_MESSAGE, MHType
+from .registry import IPPROTO_MH, IPPROTO_NONE, MAX_MESSAGE, MAX_OPTION_DATA, MHType
 
 _HEADER = struct.Struct("!BBBBH")
-_PSEUDO = struct.Struct("!IxxxB")
+_TL = struct.Struct("!BB")
 
 #: message classes by MH Type; other types decode as GenericMessage
 MESSAGE_CLASSES: dict[int, type[Message]] = {
@@ -66,8 +66,10 @@ REVOCATION_CLASSES: dict[int, type[Message]] = {
 _Address = ipaddress.IPv6Address
 
 
-def _name(mh_type: int) -> str:
+def _name(mh_type: int, data: bytes) -> str:
     cls = MESSAGE_CLASSES.get(mh_type)
+    if mh_type == MHType.BINDING_REVOCATION and len(data) > 6:
+        cls = REVOCATION_CLASSES.get(data[6])
     if cls is not None:
         return cls.NAME
     try:
@@ -85,13 +87,14 @@ def checksum(src: _Address, dst: _Address, data: bytes) -> int:
     return 0xFFFF - _ones_sum(src, dst, data[:4] + b"\x00\x00" + data[6:])
 
 
-def _ones_sum(src: _Address, dst: _Address, data: bytes) -> int:
+def _ones_sum(src: _Address, dst: _Address, data: bytes | bytearray) -> int:
     # The one's complement sum of 16-bit words equals the number they form modulo 0xFFFF
-    # (2**16 is 1 modulo 0xFFFF), with a non-zero total written as 0xFFFF, not 0.
-    pseudo = src.packed + dst.packed + _PSEUDO.pack(len(data), IPPROTO_MH)
+    # (2**16 is 1 modulo 0xFFFF), so each part of the pseudo-header (RFC 8200 section 8.1)
+    # can be added as a whole number; a non-zero total is written 0xFFFF, not 0.
+    value = int.from_bytes(data, "big")
     if len(data) % 2:
-        data = data + b"\x00"
-    total = int.from_bytes(pseudo + data, "big") % 0xFFFF
+        value <<= 8
+    total = (int(src) + int(dst) + len(data) + IPPROTO_MH + value) % 0xFFFF
     return total or 0xFFFF
 
 
@@ -109,40 +112,67 @@ def _addresses(src: object, dst: object, decoding: bool) -> bool:
 def encode_options(options: Sequence[Option], start: int) -> bytes:
     """The options placed from offset ``start`` with their alignment, padded to 8n."""
     out = bytearray()
-    pos = start
+    _place(out, options, start)
+    return bytes(out)
+
+
+def _place(out: bytearray, options: Sequence[Option], pos: int) -> None:
+    # appends the options to ``out``, where the next octet sits at offset ``pos`` of the
+    # message, with Pad1/PadN before each as its alignment needs (RFC 6275 section 6.2)
+    pads = _PADS
+    static = _STATIC
     for option in options:
-        x, y = option.alignment()
+        known = static.get(type(option))
+        if known is None:
+            kind = option.option_type
+            x, y = option.alignment()
+        else:
+            kind, x, y = known
         gap = (y - pos) % x
         if gap:
-            out += padding(gap)
+            out += pads[gap]
             pos += gap
-        tlv = option.encode_tlv()
-        out += tlv
-        pos += len(tlv)
+        data = option.encode_data()
+        size = len(data)
+        if size > MAX_OPTION_DATA:
+            option.encode_tlv()  # raises the error that names the option and its size
+        out.append(kind)
+        out.append(size)
+        out += data
+        pos += 2 + size
     gap = -pos % 8
     if gap:
-        out += padding(gap)
-    return bytes(out)
+        out += pads[gap]
+
+
+# Option Type and alignment of the classes whose instances all share them
+_STATIC: dict[type[Option], tuple[int, int, int]] = {
+    cls: (int(cls.TYPE), *cls.ALIGN)
+    for cls in OPTION_CLASSES.values()
+    if cls.alignment is Option.alignment and cls.option_type is Option.option_type
+}
 
 
 def encode(message: Message, *, src: _Address | None = None, dst: _Address | None = None) -> bytes:
     """The bytes of ``message``; with ``src`` and ``dst`` the Checksum is filled in."""
-    with_checksum = _addresses(src, dst, False)
+    with_checksum = (src is not None or dst is not None) and _addresses(src, dst, False)
     wire = message._wire
     if wire is None:
-        fixed = message.encode_fixed()
-        options = encode_options(message.options, 6 + len(fixed))
-        total = 6 + len(fixed) + len(options)
+        out = bytearray(_HEADER.pack(IPPROTO_NONE, 0, message.mh_type, 0, 0))
+        out += message.encode_fixed()
+        _place(out, message.options, len(out))
+        total = len(out)
         if total > MAX_MESSAGE:
-            raise EncodeError(_too_big(message, total, len(fixed), message.options))
-        head = _HEADER.pack(IPPROTO_NONE, total // 8 - 1, message.mh_type, 0, 0)
-        wire = head + fixed + options
-    elif wire[4] or wire[5]:
-        wire = wire[:4] + b"\x00\x00" + wire[6:]
+            raise EncodeError(_too_big(message, total, message.FIXED, message.options))
+        out[1] = total // 8 - 1
+    else:
+        out = bytearray(wire)
+        out[4] = out[5] = 0
     if with_checksum:
-        value = 0xFFFF - _ones_sum(src, dst, wire)  # type: ignore[arg-type]
-        wire = wire[:4] + value.to_bytes(2, "big") + wire[6:]
-    return wire
+        value = 0xFFFF - _ones_sum(src, dst, out)  # type: ignore[arg-type]
+        out[4] = value >> 8
+        out[5] = value & 0xFF
+    return bytes(out)
 
 
 def _too_big(message: Message, total: int, fixed: int, options: Iterable[Option]) -> str:
@@ -169,39 +199,45 @@ def decode(
 
     Raises DecodeError, and nothing else, for anything malformed.
     """
-    with_checksum = _addresses(src, dst, True)
-    if not isinstance(data, bytes):
+    with_checksum = (src is not None or dst is not None) and _addresses(src, dst, True)
+    if type(data) is not bytes:
         data = bytes(data)
     size = len(data)
     if size < 8:
         raise DecodeError("Mobility Header", "length", 0, f"{size} bytes, at least 8 needed")
     proto, header_len, mh_type, _, value = _HEADER.unpack_from(data)
-    name = _name(mh_type)
 
     # RFC 6275 section 6.1.1: Payload Proto is IPPROTO_NONE, Header Len counts 8-octet units
     # beyond the first 8
     if proto != IPPROTO_NONE:
-        raise DecodeError(name, "Payload Proto", 0, f"is {proto}, must be {IPPROTO_NONE}")
+        raise DecodeError(
+            _name(mh_type, data), "Payload Proto", 0, f"is {proto}, must be {IPPROTO_NONE}"
+        )
     total = (header_len + 1) * 8
     if total != size:
         raise DecodeError(
-            name, "Header Len", 1, f"{header_len} means {total} bytes, but {size} were given"
+            _name(mh_type, data),
+            "Header Len",
+            1,
+            f"{header_len} means {total} bytes, but {size} were given",
         )
     if with_checksum and _ones_sum(src, dst, data) != 0xFFFF:  # type: ignore[arg-type]
         expected = checksum(src, dst, data)  # type: ignore[arg-type]
         raise DecodeError(
-            name, "Checksum", 4, f"is 0x{value:04x}, the message sums to 0x{expected:04x}"
+            _name(mh_type, data),
+            "Checksum",
+            4,
+            f"is 0x{value:04x}, the message sums to 0x{expected:04x}",
         )
 
     cls = MESSAGE_CLASSES.get(mh_type)
     if mh_type == MHType.BINDING_REVOCATION:
         cls = REVOCATION_CLASSES.get(data[6])
-        if cls is not None:
-            name = cls.NAME
     if cls is None:
         message: Message = GenericMessage(mh_type, data[6:])
     else:
         start = 6 + cls.FIXED
+        name = cls.NAME
         if size < start:
             raise DecodeError(
                 name, "Header Len", 1, f"{size} bytes, the fixed fields need at least {start}"
@@ -219,6 +255,7 @@ def decode_options(data: bytes, pos: int, end: int, what: str) -> tuple[Option, 
     """The options in ``data[pos:end]`` without padding (RFC 6275 section 6.2)."""
     options: list[Option] = []
     classes = OPTION_CLASSES
+    seen = _SEEN
     while pos < end:
         kind = data[pos]
         if kind == 0:  # Pad1 has no Length octet
@@ -238,10 +275,24 @@ def decode_options(data: bytes, pos: int, end: int, what: str) -> tuple[Option, 
                 f"option type {kind} of length {length} ends at {after}, past the end {end}",
             )
         if kind != 1:  # PadN is dropped
-            cls = classes.get(kind)
-            if cls is None:
-                options.append(UnknownOption(kind, data[pos + 2 : after]))
-            else:
-                options.append(cls.decode_tlv(data, pos, length, what))
+            # options are immutable values, so one decoded from the same octets before is
+            # reused: signalling for a mobile node repeats most options in every message
+            tlv = data[pos:after]
+            option = seen.get(tlv)
+            if option is None:
+                cls = classes.get(kind)
+                if cls is None:
+                    option = UnknownOption(kind, tlv[2:])
+                else:
+                    option = cls.decode_tlv(data, pos, length, what)
+                if len(seen) >= _SEEN_MAX:
+                    seen.clear()
+                seen[tlv] = option
+            options.append(option)
         pos = after
     return tuple(options)
+
+
+# recently decoded options by their octets (Type, Length, Data); bounded
+_SEEN: dict[bytes, Option] = {}
+_SEEN_MAX = 4096
