@@ -12,6 +12,7 @@ This module does no I/O and holds no state.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import struct
@@ -26,6 +27,7 @@ MIN_NONCE = 8
 MAX_NONCE = 64
 
 
+@functools.lru_cache(maxsize=1024)  # the same few peer addresses come back in every message
 def _canonical_address(text: str) -> str:
     """IP addresses in their compressed form, so "2001:DB8::0001" and "2001:db8::1" agree."""
     try:

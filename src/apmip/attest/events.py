@@ -17,10 +17,13 @@ the quoted PCR value. The replay is what decides; hints only serve the diagnosis
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
 
 from apmip.errors import EvidenceError
 
@@ -60,6 +63,7 @@ KIND_ASPECT = {
 
 EVENT_LABEL = b"apmip measured event v1\x00"
 HINT_SIZE = 9
+_HINT = struct.Struct(">B4s4s")
 MAX_HINTS = 255
 
 
@@ -98,10 +102,17 @@ class Event:
         )
 
     def digest(self, bank: str) -> bytes:
-        """What is extended into ``bank`` for this event."""
-        return hashlib.new(bank, self.encode()).digest()
+        """What is extended into ``bank`` for this event (computed once per bank)."""
+        cache = self._digests
+        if bank not in cache:
+            cache[bank] = hashlib.new(bank, self.encode()).digest()
+        return cache[bank]
 
-    @property
+    @cached_property
+    def _digests(self) -> dict[str, bytes]:
+        return {}
+
+    @cached_property
     def tag(self) -> bytes:
         return event_tag(self.kind, self.name)
 
@@ -132,38 +143,43 @@ def replay(events: Iterable[Event], bank: str, pcr: int) -> bytes:
     return value
 
 
-@dataclass(frozen=True)
-class EventHint:
-    """Compact stand-in for an event inside evidence: PCR, tag, content digest prefix."""
+class EventHint(NamedTuple):
+    """Compact stand-in for an event inside evidence: PCR, tag, content digest prefix.
+
+    A named tuple rather than a dataclass because evidence carries dozens of them and the
+    verifier decodes them on every appraisal; :func:`encode_hints` and :func:`decode_hints`
+    enforce the sizes and the PCR range.
+    """
 
     pcr: int
     tag: bytes
     prefix: bytes
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.pcr <= 23 or len(self.tag) != 4 or len(self.prefix) != 4:
-            raise EvidenceError(
-                f"event hint: PCR {self.pcr}, tag {len(self.tag)} bytes, "
-                f"prefix {len(self.prefix)} bytes (expected 0..23, 4, 4)"
-            )
 
 
 def encode_hints(hints: Iterable[EventHint]) -> bytes:
     items = list(hints)
     if len(items) > MAX_HINTS:
         raise EvidenceError(f"event hints: {len(items)} exceed the maximum {MAX_HINTS}")
-    return b"".join(struct.pack(">B", h.pcr) + h.tag + h.prefix for h in items)
+    for h in items:
+        if not 0 <= h.pcr <= 23 or len(h.tag) != 4 or len(h.prefix) != 4:
+            raise EvidenceError(
+                f"event hint: PCR {h.pcr}, tag {len(h.tag)} bytes, "
+                f"prefix {len(h.prefix)} bytes (expected 0..23, 4, 4)"
+            )
+    return b"".join(_HINT.pack(*h) for h in items)
 
 
+@functools.lru_cache(maxsize=512)  # a peer sends the same list in every message
 def decode_hints(data: bytes, offset: int = 0) -> tuple[EventHint, ...]:
+    """Decode hints; the result is immutable, so repeated lists share one decoded tuple."""
     if len(data) % HINT_SIZE:
         raise EvidenceError(
             f"event hints at offset {offset}: {len(data)} bytes is not a multiple of {HINT_SIZE}"
         )
-    out = []
-    for i in range(0, len(data), HINT_SIZE):
-        pcr = data[i]
-        if pcr > 23:
-            raise EvidenceError(f"event hints: PCR {pcr} at offset {offset + i} outside 0..23")
-        out.append(EventHint(pcr, data[i + 1 : i + 5], data[i + 5 : i + 9]))
-    return tuple(out)
+    hints = tuple(map(EventHint._make, _HINT.iter_unpack(data)))
+    for i, hint in enumerate(hints):
+        if hint.pcr > 23:
+            raise EvidenceError(
+                f"event hints: PCR {hint.pcr} at offset {offset + i * HINT_SIZE} outside 0..23"
+            )
+    return hints

@@ -33,6 +33,7 @@ MAX_PCR_VALUES = 96  # four banks of 24
 MAX_EXTRAS = 8
 MAX_EXTRA = 4096
 EXTRA_HINTS = 1
+_PCR_HEAD = struct.Struct(">HB")
 
 
 @dataclass(frozen=True)
@@ -114,12 +115,11 @@ class Evidence:
         values = []
         for i in range(count):
             at = r.offset
-            alg = r.u16(f"pcr[{i}].hash")
-            if alg not in tpm2.DIGEST_SIZES:
+            alg, index = r.unpack(_PCR_HEAD, "pcr[%d].hash/index", i)
+            size = tpm2.DIGEST_SIZES.get(alg)
+            if size is None:
                 raise r.fail(f"pcr[{i}].hash", f"hash algorithm 0x{alg:04x} unknown", at)
-            index = r.u8(f"pcr[{i}].index")
-            value = r.take(tpm2.DIGEST_SIZES[alg], f"pcr[{i}].value")
-            values.append(PcrValue(tpm2.HASH_NAMES[alg], index, value))
+            values.append(PcrValue(tpm2.HASH_NAMES[alg], index, r.take(size, "pcr[%d].value", i)))
         at = r.offset
         count = r.u8("extra_count")
         if count > MAX_EXTRAS:
@@ -127,9 +127,9 @@ class Evidence:
         hints: tuple[EventHint, ...] = ()
         extras = []
         for i in range(count):
-            kind = r.u8(f"extra[{i}].type")
+            kind = r.u8("extra[%d].type", i)
             at = r.offset + 2
-            body = r.tpm2b(f"extra[{i}]", MAX_EXTRA)
+            body = r.tpm2b("extra[%d]", MAX_EXTRA, i)
             if kind == EXTRA_HINTS:
                 if hints:
                     raise r.fail(f"extra[{i}].type", "event hints appear twice", at - 3)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +52,36 @@ class ReferenceSet:
     serials: tuple[str, ...] = ()
 
     def value(self, bank: str, index: int) -> bytes | None:
-        for b, i, v in self.pcrs:
-            if b == bank and i == index:
-                return v
-        return None
+        return self._values.get((bank, index))
 
     def events_for(self, pcr: int) -> tuple[Event, ...]:
-        return tuple(e for e in self.events if e.pcr == pcr)
+        return self._by_pcr.get(pcr, ())
+
+    def events_by_tag(self, pcr: int) -> dict[bytes, Event]:
+        """The set's events for ``pcr`` keyed by their 4-byte tag."""
+        return self._by_tag.get(pcr, {})
+
+    # look-up tables built once: a verifier consults the same set for every appraisal
+
+    @cached_property
+    def _values(self) -> dict[tuple[str, int], bytes]:
+        return {(bank, index): value for bank, index, value in self.pcrs}
+
+    @cached_property
+    def _by_pcr(self) -> dict[int, tuple[Event, ...]]:
+        out: dict[int, list[Event]] = {}
+        for event in self.events:
+            out.setdefault(event.pcr, []).append(event)
+        return {pcr: tuple(events) for pcr, events in out.items()}
+
+    @cached_property
+    def _by_tag(self) -> dict[int, dict[bytes, Event]]:
+        return {pcr: {e.tag: e for e in events} for pcr, events in self._by_pcr.items()}
+
+    @cached_property
+    def replay_memo(self) -> dict[tuple[object, ...], bytes]:
+        """Replayed values by (bank, PCR, hints): a peer sends the same list every time."""
+        return {}
 
     def applies_to(self, serial: str | None) -> bool:
         return not self.serials or serial in self.serials

@@ -26,10 +26,12 @@ clock, socket or random source; ``now`` and the previous clock state are argumen
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -307,8 +309,9 @@ class Verifier:
             )
             return
         best: tuple[int, VerificationError] | None = None
+        grouped = group_hints(hints)
         for ref in sets:
-            passed, error = check_set(ref, values, hints)
+            passed, error = check_set(ref, values, grouped)
             if error is None:
                 state.reference_set = ref.name
                 return
@@ -386,10 +389,10 @@ def check_signature(key: object, sig: tpm2.Signature, message: bytes) -> None:
 
 
 def _hint_problem(
-    ref: ReferenceSet, pv: PcrValue, hints: list[EventHint]
+    ref: ReferenceSet, pv: PcrValue, hints: tuple[EventHint, ...]
 ) -> VerificationError | None:
     """Name the first event whose hint is unknown to, or differs from, the reference events."""
-    by_tag = {e.tag: e for e in ref.events_for(pv.index)}
+    by_tag = ref.events_by_tag(pv.index)
     where = f"PCR {pv.index} ({pv.bank})"
     for hint in hints:
         event = by_tag.get(hint.tag)
@@ -421,15 +424,26 @@ def _hint_problem(
     return None
 
 
+@functools.lru_cache(maxsize=512)  # decoded hint lists repeat per peer (see decode_hints)
+def group_hints(hints: tuple[EventHint, ...]) -> Mapping[int, tuple[EventHint, ...]]:
+    """Hints by PCR, each group in evidence order; read-only because it is shared."""
+    grouped: dict[int, list[EventHint]] = {}
+    for hint in hints:
+        grouped.setdefault(hint.pcr, []).append(hint)
+    return MappingProxyType({pcr: tuple(items) for pcr, items in grouped.items()})
+
+
 def check_set(
-    ref: ReferenceSet, values: tuple[PcrValue, ...], hints: tuple[EventHint, ...]
+    ref: ReferenceSet,
+    values: tuple[PcrValue, ...],
+    hints: Mapping[int, tuple[EventHint, ...]],
 ) -> tuple[int, VerificationError | None]:
-    """Compare PCR values with one reference set: (how many PCRs passed, first failure)."""
+    """Compare PCR values with one reference set: (how many PCRs passed, first failure).
+    ``hints`` are the evidence's hints grouped by PCR (:func:`group_hints`)."""
     passed = 0
     first: VerificationError | None = None
     for pv in values:
-        pcr_hints = [h for h in hints if h.pcr == pv.index]
-        error = _check_value(ref, pv, pcr_hints)
+        error = _check_value(ref, pv, hints.get(pv.index, ()))
         if error is None:
             passed += 1
         elif first is None:
@@ -437,16 +451,26 @@ def check_set(
     return passed, first
 
 
+MEMO_LIMIT = 4096
+
+
 def _check_value(
-    ref: ReferenceSet, pv: PcrValue, hints: list[EventHint]
+    ref: ReferenceSet, pv: PcrValue, hints: tuple[EventHint, ...]
 ) -> VerificationError | None:
     where = f"PCR {pv.index} ({pv.bank})"
     if pv.index in ref.replay_pcrs:
-        problem = _hint_problem(ref, pv, hints)
-        if problem is not None:
-            return problem
-        by_tag = {e.tag: e for e in ref.events_for(pv.index)}
-        replayed = replay((by_tag[h.tag] for h in hints), pv.bank, pv.index)
+        memo = ref.replay_memo
+        key = (pv.bank, pv.index, hints)
+        replayed = memo.get(key)
+        if replayed is None:
+            problem = _hint_problem(ref, pv, hints)
+            if problem is not None:
+                return problem
+            by_tag = ref.events_by_tag(pv.index)
+            replayed = replay((by_tag[h.tag] for h in hints), pv.bank, pv.index)
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            memo[key] = replayed
         if replayed != pv.value:
             return VerificationError(
                 "log-replay",
