@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import struct
+import subprocess
+from pathlib import Path
 
 import pytest
 from cryptography.exceptions import InvalidSignature
@@ -276,3 +280,25 @@ def test_unreachable_tpm_is_a_tpm_error(swtpm: SwtpmProcess) -> None:
     swtpm.stop()
     with pytest.raises(TpmCommandError, match=r"IO failure"):
         TpmAttester(tcti)
+
+
+AK_ATTRIBUTES_TOOLS = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|sign"
+
+
+@pytest.mark.skipif(shutil.which("tpm2_createprimary") is None, reason="tpm2-tools not installed")
+def test_tpm2_tools_derive_the_same_ak(swtpm: SwtpmProcess, tmp_path: Path) -> None:
+    """What docs/tpm.md tells an operator to run to get the AK public key for its certificate."""
+    env = dict(os.environ, TPM2TOOLS_TCTI=swtpm.tcti)
+    ctx, pem = tmp_path / "ak.ctx", tmp_path / "ak.pem"
+    commands = [
+        [
+            *("tpm2_createprimary", "-Q", "-C", "e", "-g", "sha256"),
+            *("-G", "ecc256:ecdsa-sha256:null", "-a", AK_ATTRIBUTES_TOOLS, "-c", str(ctx)),
+        ],
+        ["tpm2_readpublic", "-Q", "-c", str(ctx), "-f", "pem", "-o", str(pem)],
+        ["tpm2_flushcontext", "-t"],
+    ]
+    for command in commands:
+        subprocess.run(command, env=env, check=True, capture_output=True, timeout=30)
+    with TpmAttester(swtpm.tcti) as tpm:
+        assert tpm.ak_public_pem() == pem.read_bytes()
