@@ -59,3 +59,11 @@ def decode_or_drop(
 def seq_newer(candidate: int, last: int) -> bool:
     """RFC 6275 section 9.5.1: sequence numbers compare modulo 2**16 within half the space."""
     return candidate != last and ((candidate - last) & 0xFFFF) < 0x8000
+
+
+def as_ipv6(address: str) -> IPv6Address:
+    """An IPv6 address, or an IPv4 one mapped (RFC 4291 section 2.5.5.2) for the checksum."""
+    try:
+        return IPv6Address(address)
+    except ValueError:
+        return IPv6Address(f"::ffff:{address}")

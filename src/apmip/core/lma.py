@@ -40,6 +40,7 @@ from apmip.wire.registry import Status
 from .common import (
     ALL_ZERO_PREFIX,
     LIFETIME_UNIT,
+    as_ipv6,
     decode_or_drop,
     lifetime_units,
     mn_label,
@@ -129,7 +130,7 @@ class LmaEngine:
         self._owners: dict[IPv6Network, bytes] = {}
         self._next_subnet = 0
         self.counters: Counter[str] = Counter()
-        self._address6 = _as_ipv6(settings.address)
+        self._address6 = as_ipv6(settings.address)
 
     # -- input ----------------------------------------------------------------------------
 
@@ -139,7 +140,7 @@ class LmaEngine:
         self.counters["rx"] += 1
         pair = None
         if self.settings.ipv6_checksum:
-            pair = (_as_ipv6(source), self._address6)
+            pair = (as_ipv6(source), self._address6)
         message = decode_or_drop(data, source, now, out, self.counters, pair)
         if message is None:
             return out
@@ -292,16 +293,7 @@ class LmaEngine:
             return _CHALLENGED
         context = SignallingContext("mag", source, self.settings.address, mn_id, pbu.sequence)
         verdict = self.trust.appraise(source, carried.evidence, nonce, context, now)
-        out.emit(
-            "peer-appraised",
-            now,
-            mn=label,
-            peer=source,
-            verdict=verdict.verdict,
-            reason=verdict.reason,
-            aspect=verdict.aspect,
-            message=verdict.message,
-        )
+        out.emit("peer-appraised", now, mn=label, peer=source, **verdict.outcome())
         if verdict.verdict not in ("accept", "warn"):
             self.counters["peer_refused"] += 1
             raise PeerError(
@@ -487,7 +479,7 @@ class LmaEngine:
             options=tuple(options),
         )
         if self.settings.ipv6_checksum:
-            data = mh.encode(pba, src=self._address6, dst=_as_ipv6(peer))
+            data = mh.encode(pba, src=self._address6, dst=as_ipv6(peer))
         else:
             data = mh.encode(pba)
         self.counters["tx_pba"] += 1
@@ -495,11 +487,3 @@ class LmaEngine:
 
 
 _CHALLENGED = object()
-
-
-def _as_ipv6(address: str) -> IPv6Address:
-    """An IPv6 address, or an IPv4 one mapped (RFC 4291 section 2.5.5.2) for the checksum."""
-    try:
-        return IPv6Address(address)
-    except ValueError:
-        return IPv6Address(f"::ffff:{address}")

@@ -37,9 +37,8 @@ from apmip.wire.options import (
 )
 from apmip.wire.registry import Status
 
-from .common import ALL_ZERO_PREFIX, decode_or_drop, lifetime_units, mn_label
+from .common import ALL_ZERO_PREFIX, as_ipv6, decode_or_drop, lifetime_units, mn_label
 from .events import Output
-from .lma import _as_ipv6
 from .trust import Appraiser, EvidenceSource, TrustSettings, TrustTable
 
 log = logging.getLogger(__name__)
@@ -166,7 +165,7 @@ class MagEngine:
         self.counters["rx"] += 1
         pair = None
         if self.settings.ipv6_checksum:
-            pair = (_as_ipv6(source), _as_ipv6(self.settings.address))
+            pair = (as_ipv6(source), as_ipv6(self.settings.address))
         message = decode_or_drop(data, source, now, out, self.counters, pair)
         if message is None:
             return out
@@ -301,28 +300,13 @@ class MagEngine:
             "lma", entry.lma, self.settings.address, entry.mn_id, entry.sequence
         )
         verdict = self.trust.appraise(entry.lma, carried.evidence, entry.asked, context, now)
-        out.emit(
-            "peer-appraised",
-            now,
-            mn=label,
-            peer=entry.lma,
-            verdict=verdict.verdict,
-            reason=verdict.reason,
-            aspect=verdict.aspect,
-            message=verdict.message,
-        )
+        out.emit("peer-appraised", now, mn=label, peer=entry.lma, **verdict.outcome())
         if verdict.verdict in ("accept", "warn"):
             return True
         self.counters["lma_refused"] += 1
-        out.emit(
-            "lma-refused",
-            now,
-            mn=label,
-            peer=entry.lma,
-            reason=verdict.reason,
-            aspect=verdict.aspect,
-            message=verdict.message,
-        )
+        refusal = verdict.outcome()
+        del refusal["verdict"]
+        out.emit("lma-refused", now, mn=label, peer=entry.lma, **refusal)
         self._withdraw(entry, now, out)
         return False
 
@@ -448,7 +432,7 @@ class MagEngine:
             options=tuple(options),
         )
         if self.settings.ipv6_checksum:
-            return mh.encode(pbu, src=_as_ipv6(self.settings.address), dst=_as_ipv6(entry.lma))
+            return mh.encode(pbu, src=as_ipv6(self.settings.address), dst=as_ipv6(entry.lma))
         return mh.encode(pbu)
 
     @staticmethod

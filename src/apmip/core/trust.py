@@ -93,6 +93,15 @@ class PeerTrust:
     def is_trusted(self, now: float) -> bool:
         return self.verdict in ("accept", "warn") and now < self.expires
 
+    def outcome(self) -> dict[str, str]:
+        """The last appraisal's verdict, reason, aspect and message, for events."""
+        return {
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "aspect": self.aspect,
+            "message": self.message,
+        }
+
     def summary(self) -> dict[str, Any]:
         return {
             "peer": self.peer,
