@@ -135,7 +135,7 @@ def test_quote_bound_to_another_exchange(make: MakePlatform, pki_dir: Path, othe
 
 # -- one flipped bit anywhere --
 
-# TPMS_ATTEST of a quote over one bank (TPM 2.0 Part 2, 10.12.12), field by field, with the
+# TPMS_ATTEST of a quote over one bank (TPM 2.0 Part 2, TPMS_ATTEST), field by field, with the
 # refusal a flipped bit in it must cause: a length or count that no longer matches the bytes
 # is malformed; any other bit only breaks the signature (checked before magic and type)
 ATTEST_FIELDS = (

@@ -88,7 +88,7 @@ def test_ak_is_a_restricted_signing_primary_of_the_endorsement_hierarchy(
     module_attester: TpmAttester,
 ) -> None:
     tpm = module_attester
-    area = tpm.ak_public_area()  # TPM2B_PUBLIC (TPM 2.0 Part 2, 12.2.5), decoded by hand
+    area = tpm.ak_public_area()  # TPM2B_PUBLIC (TPM 2.0 Part 2, 12.2), decoded by hand
     assert int.from_bytes(area[0:2], "big") == len(area) - 2 == 88
     fields = struct.unpack(">HHIH", area[2:12])
     # TPM_ALG_ECC, nameAlg SHA-256; fixedTPM|fixedParent|sensitiveDataOrigin|userWithAuth|
@@ -102,7 +102,7 @@ def test_ak_is_a_restricted_signing_primary_of_the_endorsement_hierarchy(
     numbers = key.public_numbers()
     assert (numbers.x, numbers.y) == (int.from_bytes(x, "big"), int.from_bytes(y, "big"))
     # name = nameAlg || H(TPMT_PUBLIC); qualified name of a primary = H(hierarchy || name)
-    # (Part 1, 16 and 16.5); TPM_RH_ENDORSEMENT is 0x4000000B
+    # (Part 1, "Names" and "Qualified Name"); TPM_RH_ENDORSEMENT is 0x4000000B
     assert tpm.ak_name() == b"\x00\x0b" + hashlib.sha256(area[2:]).digest()
     qualified = hashlib.sha256(bytes.fromhex("4000000b") + tpm.ak_name()).digest()
     assert tpm.ak_qualified_name() == b"\x00\x0b" + qualified
@@ -130,7 +130,7 @@ def test_endorsement_ak_reports_real_counters(module_attester: TpmAttester) -> N
 
 
 def test_owner_hierarchy_ak_obfuscates_counters(module_swtpm: SwtpmProcess) -> None:
-    """The reason the AK lives in the endorsement hierarchy (TPM 2.0 Part 1, 36.8)."""
+    """The reason the AK lives in the endorsement hierarchy (TPM 2.0 Part 2, TPMS_ATTEST)."""
     with TpmAttester(module_swtpm.tcti, hierarchy="owner") as tpm:
         attest = tpm2.parse_attest(tpm.quote(QD, SEL).attest)
         clock = tpm.read_clock()

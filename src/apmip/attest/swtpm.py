@@ -3,8 +3,8 @@
 :class:`SwtpmProcess` runs ``swtpm socket --tpm2`` on two loopback TCP ports (the TPM command
 port P and the control port P+1) with its state in a directory, so a test, the demo or an
 operator's lab gets a TPM 2.0 without hardware. It also simulates the two TPM life-cycle events
-the verifier must tell apart from tampering (TPM 2.0 Part 1, section 36.3, "Clock and timer
-reset"):
+the verifier must tell apart from tampering (TPM 2.0 Part 1, "Timing Components", and Part 3,
+TPM2_Startup):
 
 - :meth:`SwtpmProcess.power_cycle`: the process stops and starts again on the same state, and
   swtpm sends TPM2_Startup(CLEAR): a TPM Reset, resetCount + 1, restartCount 0, PCRs cleared.
@@ -264,7 +264,7 @@ class SwtpmProcess:
 
         ``orderly`` sends TPM2_Shutdown(CLEAR) first, as an operating system does when it
         powers down; without it the TPM sees a power loss and reports safe = 0 afterwards
-        (Part 1, section 36.6), which the verifier reports too.
+        (Part 2, TPMS_CLOCK_INFO), which the verifier reports too.
         """
         if not self.running:
             raise TpmError("swtpm: power_cycle() needs a running swtpm")

@@ -4,12 +4,12 @@ The attestation key (AK) is a *primary* key in the endorsement hierarchy: a rest
 signing key created with TPM2_CreatePrimary from a fixed template. Two properties follow.
 
 - A primary key is derived from the hierarchy's seed and the template (TPM 2.0 Part 1,
-  section 26.3), so creating it again after a reboot yields the same key: the AK certificate
+  "Primary Keys"), so creating it again after a reboot yields the same key: the AK certificate
   stays valid without a saved blob. Optionally it is made persistent with TPM2_EvictControl.
 - TPM2_Quote reports the clock, resetCount, restartCount and firmwareVersion in clear only for
   keys of the endorsement (or platform) hierarchy; for owner-hierarchy keys the TPM adds a
-  per-key obfuscation value to the counters and the firmware version (Part 1, section 36.8,
-  "Privacy"). apmip's verifier needs the real counters to recognise a reboot or a TPM restart.
+  per-key obfuscation value to the counters and the firmware version (Part 2,
+  TPMS_ATTEST). apmip's verifier needs the real counters to recognise a reboot or a TPM restart.
 
 A TPM without a resource manager (swtpm, or /dev/tpm0 without tpm2-abrmd) has three transient
 object slots and three session slots shared by everyone: this adapter keeps at most one
@@ -56,7 +56,7 @@ T = TypeVar("T")
 
 PCR_COUNT = 24  # PC Client TPMs implement 24 PCRs per bank (TCG PC Client PTP, 4.6)
 SIZEOF_SELECT = 3
-MAX_PCRS_PER_READ = 8  # TPM2_PCR_Read returns at most 8 digests (TPML_DIGEST, Part 2, 10.9.2)
+MAX_PCRS_PER_READ = 8  # TPM2_PCR_Read returns at most 8 digests (TPML_DIGEST holds 8, Part 2)
 HASH_ALGS: dict[str, int] = {
     "sha1": TPM2_ALG.SHA1,
     "sha256": TPM2_ALG.SHA256,
@@ -64,7 +64,7 @@ HASH_ALGS: dict[str, int] = {
     "sha512": TPM2_ALG.SHA512,
 }
 # AK templates: tpm2-pytss's "alg:scheme:symmetric" notation; restricted signing keys must
-# name their scheme and have no symmetric algorithm (Part 1, section 25.3 "Restricted keys")
+# name their scheme and have no symmetric algorithm (Part 1, "Restricted Signing Keys")
 AK_TEMPLATES: dict[str, str] = {
     "ecc256": "ecc256:ecdsa-sha256:null",
     "ecc384": "ecc384:ecdsa-sha384:null",
@@ -87,7 +87,7 @@ TRANSIENT_FIRST = 0x80000000
 PERSISTENT_FIRST = 0x81000000
 TPM_PT_FIRMWARE_VERSION_1 = 0x10B
 
-# response codes this adapter treats specially (Part 2, section 6.6.3)
+# response codes this adapter treats specially (Part 2, 6.6 TPM_RC)
 RC_OBJECT_MEMORY = 0x902
 RC_SESSION_MEMORY = 0x903
 RC_REFERENCE_H0 = 0x910
@@ -392,7 +392,7 @@ class TpmAttester:
         return bytes(self._ak_public.marshal())
 
     def ak_name(self) -> bytes:
-        """The AK's TPM name: nameAlg id and the digest of its TPMT_PUBLIC (Part 1, 16)."""
+        """The AK's TPM name: nameAlg id and the digest of its TPMT_PUBLIC (Part 1, "Names")."""
         return self._ak_name
 
     def ak_qualified_name(self) -> bytes:
