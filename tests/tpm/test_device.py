@@ -92,8 +92,8 @@ def test_ak_is_a_restricted_signing_primary_of_the_endorsement_hierarchy(
     assert int.from_bytes(area[0:2], "big") == len(area) - 2 == 88
     fields = struct.unpack(">HHIH", area[2:12])
     # TPM_ALG_ECC, nameAlg SHA-256; fixedTPM|fixedParent|sensitiveDataOrigin|userWithAuth|
-    # noDA|restricted|sign, no authPolicy
-    assert fields == (0x0023, 0x000B, 0x00050472, 0)
+    # restricted|sign, no authPolicy
+    assert fields == (0x0023, 0x000B, 0x00050072, 0)
     # symmetric NULL, scheme ECDSA with SHA-256, curve NIST P-256, kdf NULL
     assert struct.unpack(">HHHHH", area[12:22]) == (0x0010, 0x0018, 0x000B, 0x0003, 0x0010)
     x, y = area[24:56], area[58:90]
@@ -106,6 +106,35 @@ def test_ak_is_a_restricted_signing_primary_of_the_endorsement_hierarchy(
     assert tpm.ak_name() == b"\x00\x0b" + hashlib.sha256(area[2:]).digest()
     qualified = hashlib.sha256(bytes.fromhex("4000000b") + tpm.ak_name()).digest()
     assert tpm.ak_qualified_name() == b"\x00\x0b" + qualified
+
+
+@pytest.mark.parametrize("key", ["ecc256", "ecc384", "rsa2048", "rsa2048-pss"])
+def test_name_is_computable_from_the_certified_public_key(
+    module_swtpm: SwtpmProcess, key: str
+) -> None:
+    """apmip.attest.tpm2.ak_name, given only the public key and the scheme, yields the name the
+    TPM gives its AK; the quote's qualifiedSigner is H(TPM_RH_ENDORSEMENT || that name)."""
+    with TpmAttester(module_swtpm.tcti, key=key) as tpm:
+        public = serialization.load_pem_public_key(tpm.ak_public_pem())
+        signature = tpm2.parse_signature(tpm.quote(QD, SEL).signature)
+        signer = tpm2.parse_attest(tpm.quote(QD, SEL).attest).qualified_signer
+        name, qualified = tpm.ak_name(), tpm.ak_qualified_name()
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        size = (public.curve.key_size + 7) // 8
+        numbers = public.public_numbers()
+        computed = tpm2.ak_name(
+            signature.sig_alg,
+            tpm2.hash_id(signature.hash),
+            curve=public.curve.name,
+            x=numbers.x.to_bytes(size, "big"),
+            y=numbers.y.to_bytes(size, "big"),
+        )
+    else:
+        assert isinstance(public, rsa.RSAPublicKey)
+        modulus = public.public_numbers().n.to_bytes(public.key_size // 8, "big")
+        computed = tpm2.ak_name(signature.sig_alg, tpm2.hash_id(signature.hash), modulus=modulus)
+    assert computed == name
+    assert signer == qualified == b"\x00\x0b" + hashlib.sha256(b"\x40\x00\x00\x0b" + name).digest()
 
 
 def test_tampered_quote_fails_the_cryptography_check(module_attester: TpmAttester) -> None:
@@ -282,7 +311,7 @@ def test_unreachable_tpm_is_a_tpm_error(swtpm: SwtpmProcess) -> None:
         TpmAttester(tcti)
 
 
-AK_ATTRIBUTES_TOOLS = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|sign"
+AK_ATTRIBUTES_TOOLS = "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign"
 
 
 @pytest.mark.skipif(shutil.which("tpm2_createprimary") is None, reason="tpm2-tools not installed")

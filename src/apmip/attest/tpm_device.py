@@ -71,12 +71,13 @@ AK_TEMPLATES: dict[str, str] = {
     "rsa2048": "rsa2048:rsassa-sha256:null",
     "rsa2048-pss": "rsa2048:rsapss-sha256:null",
 }
+# tpm2_createak's default attributes and the ones apmip.attest.tpm2.ak_name assumes, so a
+# verifier can compute the AK's name (and qualified name) from its certified public key
 AK_ATTRIBUTES = (
     TPMA_OBJECT.FIXEDTPM
     | TPMA_OBJECT.FIXEDPARENT
     | TPMA_OBJECT.SENSITIVEDATAORIGIN
     | TPMA_OBJECT.USERWITHAUTH
-    | TPMA_OBJECT.NODA
     | TPMA_OBJECT.RESTRICTED
     | TPMA_OBJECT.SIGN_ENCRYPT
 )
