@@ -220,3 +220,21 @@ def test_decode_cli_refuses_what_is_not_a_capture(
     assert code == 2 and out == "" and "not a pcap file" in err
     code, _, err = run_cli(capsys, str(tmp_path / "absent.pcap"))
     assert code == 2 and "cannot read" in err
+
+
+def test_decode_cli_describes_evidence(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    evidence_module = pytest.importorskip("apmip.attest.evidence")
+    evidence = evidence_module.Evidence(b"\x01" * 10, b"\x02" * 10, bytes(32), ()).to_bytes()
+    message = BindingUpdate.proxy_update(9, 10, attestation_options(None, evidence))
+    path = tmp_path / "e.pcap"
+    with PcapWriter(path) as writer:
+        writer.write_mh(A, B, encode(message), 1.0)
+        broken = BindingUpdate.proxy_update(9, 10, attestation_options(None, b"\xff" * 40))
+        writer.write_mh(A, B, encode(broken), 2.0)
+    code, out, _ = run_cli(capsys, "--json", str(path))
+    assert code == 0
+    first, second = (f["message"]["attestation"] for f in json.loads(out)["frames"])
+    assert first["evidence_size"] == len(evidence)
+    assert first["evidence"]["ak_cert_digest"] == "00" * 32
+    assert second["evidence_size"] == 40
+    assert str(second["evidence"]).startswith("not parsable")
