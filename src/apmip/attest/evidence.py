@@ -34,6 +34,7 @@ MAX_EXTRAS = 8
 MAX_EXTRA = 4096
 EXTRA_HINTS = 1
 _PCR_HEAD = struct.Struct(">HB")
+_SIZE_BY_BANK = {tpm2.HASH_NAMES[alg]: size for alg, size in tpm2.DIGEST_SIZES.items()}
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,11 @@ class PcrValue:
     value: bytes
 
     def __post_init__(self) -> None:
-        alg = tpm2.hash_id(self.bank)
-        if not 0 <= self.index <= 255:
-            raise EvidenceError(f"PCR value: index {self.index} outside 0..255")
-        if len(self.value) != tpm2.DIGEST_SIZES[alg]:
+        size = _SIZE_BY_BANK.get(self.bank)
+        if size is None or len(self.value) != size or not 0 <= self.index <= 255:
             raise EvidenceError(
-                f"PCR value {self.bank}:{self.index}: {len(self.value)} bytes, "
-                f"expected {tpm2.DIGEST_SIZES[alg]}"
+                f"PCR value {self.bank}:{self.index}: {len(self.value)} bytes; expected a "
+                f"bank of {sorted(_SIZE_BY_BANK)}, its digest size and an index 0..255"
             )
 
 

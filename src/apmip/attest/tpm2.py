@@ -251,6 +251,26 @@ def _read_pcr_selections(reader: Reader, field: str) -> tuple[PcrSelection, ...]
     return tuple(selections)
 
 
+_SELECTIONS: dict[bytes, tuple[PcrSelection, ...]] = {}
+
+
+def _cached_selections(reader: Reader, field: str) -> tuple[PcrSelection, ...]:
+    """A quote's selection is the same in every quote of a peer: reuse the parsed (immutable)
+    result for identical bytes, parsing only what was not seen before."""
+    start = reader.offset
+    selections = _read_pcr_selections(reader, field) if not _SELECTIONS else None
+    if selections is None:
+        # the length of a TPML_PCR_SELECTION is known only by walking it; keys hold it whole
+        for raw, parsed in _SELECTIONS.items():
+            if reader.data.startswith(raw, start):
+                reader.offset = start + len(raw)
+                return parsed
+        selections = _read_pcr_selections(reader, field)
+    if len(_SELECTIONS) < 64:
+        _SELECTIONS[reader.data[start : reader.offset]] = selections
+    return selections
+
+
 def parse_pcr_selections(data: bytes) -> tuple[PcrSelection, ...]:
     """Parse a whole TPML_PCR_SELECTION (as tpm2_quote's --pcr-list output ends with)."""
     reader = Reader(data, "TPML_PCR_SELECTION")
@@ -351,7 +371,7 @@ def parse_attest(data: bytes) -> Attest:
     if st != TPM_ST_ATTEST_QUOTE:
         rest = r.take(len(data) - r.offset, "attested")
         return Attest(magic, st, signer, extra, clock_info, firmware, None, rest)
-    selections = _read_pcr_selections(r, "attested.quote.pcrSelect")
+    selections = _cached_selections(r, "attested.quote.pcrSelect")
     digest = r.tpm2b("attested.quote.pcrDigest", MAX_DIGEST)
     r.end()
     return Attest(magic, st, signer, extra, clock_info, firmware, QuoteInfo(selections, digest))

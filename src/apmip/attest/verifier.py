@@ -67,6 +67,7 @@ PCR_ASPECT = {
 ECDSA_CURVES = {"secp256r1": ("sha256", 32), "secp384r1": ("sha384", 48)}
 RSA_HASHES = ("sha256", "sha384", "sha512")
 HASHES = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}
+ECDSA = {name: ec.ECDSA(chosen) for name, chosen in HASHES.items()}
 
 
 def pcr_aspect(index: int) -> str:
@@ -345,7 +346,7 @@ def check_signature(key: object, sig: tpm2.Signature, message: bytes) -> None:
             )
         der = encode_dss_signature(int.from_bytes(sig.r, "big"), int.from_bytes(sig.s, "big"))
         try:
-            key.verify(der, message, ec.ECDSA(HASHES[sig.hash]))
+            key.verify(der, message, ECDSA[sig.hash])
         except InvalidSignature:
             raise VerificationError(
                 "signature",
