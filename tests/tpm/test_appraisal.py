@@ -96,6 +96,26 @@ def test_genuine_evidence_is_accepted(make: MakePlatform, pki_dir: Path) -> None
     )
 
 
+def test_one_quote_verified_then_refused_three_ways(make: MakePlatform, pki_dir: Path) -> None:
+    """The same evidence bytes: accepted, then refused for a wrong nonce, a flipped bit in the
+    quote and in its signature, and by a verifier that does not know the key."""
+    p = make()
+    references = p.references()
+    verifier = verifier_for(pki_dir, references)
+    evidence = p.evidence()
+    assert verifier.appraise(evidence, NONCE, CONTEXT).reason == "ok"
+    assert verifier.appraise(evidence, bytes(16), CONTEXT).reason == "nonce"
+    parsed = Evidence.from_bytes(evidence)
+    for part in ("attest", "signature"):
+        flipped = bytearray(getattr(parsed, part))
+        flipped[-1] ^= 0x01  # last byte of pcrDigest, of ECDSA s
+        tampered = dataclasses.replace(parsed, **{part: bytes(flipped)}).to_bytes()
+        assert verifier.appraise(tampered, NONCE, CONTEXT).reason == "signature"
+    ca = pki.load_cert(pki_dir / "ca" / "ca.cert.pem")
+    stranger = verifier_for(pki_dir, references, trust=TrustStore([ca]))
+    assert stranger.appraise(evidence, NONCE, CONTEXT).reason == "unknown-key"
+
+
 def test_replayed_quote_from_an_earlier_nonce(make: MakePlatform, pki_dir: Path) -> None:
     p = make()
     verifier = verifier_for(pki_dir, p.references())
