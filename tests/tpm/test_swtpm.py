@@ -126,3 +126,31 @@ def test_state_directory_keeps_the_endorsement_seed(tmp_path: Path) -> None:
         assert attester.ak_public_pem() == first
     with SwtpmProcess(tmp_path / "other") as tpm, TpmAttester(tpm.tcti) as attester:
         assert attester.ak_public_pem() != first
+
+
+def _script(path: Path, body: str) -> str:
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_swtpm_that_exits_is_reported_with_its_log(tmp_path: Path) -> None:
+    binary = _script(tmp_path / "fake-swtpm", "echo 'swtpm: bad tpmstate' >&2; exit 3")
+    tpm = SwtpmProcess(tmp_path / "state", binary=binary)
+    with pytest.raises(TpmError, match=r"exited with status 3 on start .*: swtpm: bad tpmstate"):
+        tpm.start()
+    assert tpm.pid is None
+
+
+def test_swtpm_that_never_answers_is_stopped(tmp_path: Path) -> None:
+    binary = _script(tmp_path / "mute-swtpm", "exec sleep 30")
+    tpm = SwtpmProcess(tmp_path / "state", binary=binary, start_timeout=0.3)
+    with pytest.raises(TpmError, match=r"did not answer within 0\.3 s"):
+        tpm.start()
+    assert tpm.pid is None and not tpm.running
+
+
+def test_state_directory_that_cannot_be_made(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(TpmError, match=r"cannot create state directory .*file/state"):
+        SwtpmProcess(tmp_path / "file" / "state").start()

@@ -146,7 +146,12 @@ class SwtpmProcess:
         if self.running:
             raise TpmError(f"swtpm: already running as pid {self.pid} on port {self.port}")
         binary = swtpm_binary(self._binary)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TpmError(
+                f"swtpm: cannot create state directory {self.state_dir}: {exc}"
+            ) from exc
         # a restart (power_cycle) keeps the ports so TCTI strings handed out stay valid
         keep = bool(self._fixed_port or self.port)
         attempts = 1 if keep else 5
