@@ -83,7 +83,8 @@ class Platform:
         else:
             paths = pki.issue_device(pki_dir, name, self.serial, NOW)
             assert paths.ak_key is not None
-            self.attester = SoftwareAttester(paths.ak_key, work / f"{name}.json", self.clock)
+            self._key, self._state = paths.ak_key, work / f"{name}.json"
+            self.attester = SoftwareAttester(self._key, self._state, self.clock)
         self.ak_cert_der = pki.load_cert(paths.ak_cert).public_bytes(serialization.Encoding.DER)
         self.events: tuple[Event, ...] = ()
         self.local = LocalEvidence(self.attester, self.ak_cert_der, selection)
@@ -131,6 +132,26 @@ class Platform:
         assert isinstance(self.attester, SoftwareAttester)
         a = self.attester
         return ClockInfo(self.clock.ms, a.reset_count, a.restart_count, a.safe)
+
+    def snapshot(self) -> dict[str, bytes]:
+        """The TPM's non-volatile state as files (what an attacker with disk access copies)."""
+        if self.swtpm is not None:
+            state = self.swtpm.state_dir
+            return {p.name: p.read_bytes() for p in state.iterdir() if p.name != "swtpm.log"}
+        return {self._state.name: self._state.read_bytes()}
+
+    def restore(self, snapshot: dict[str, bytes]) -> None:
+        """Put an old non-volatile state back and start from it (then boot and measure)."""
+        if self.swtpm is not None:
+            self.swtpm.stop()
+            for name, data in snapshot.items():
+                (self.swtpm.state_dir / name).write_bytes(data)
+            self.swtpm.start()
+        else:
+            for name, data in snapshot.items():
+                (self._state.parent / name).write_bytes(data)
+            self.attester = SoftwareAttester(self._key, self._state, self.clock)
+        self.boot()
 
     def close(self) -> None:
         self.attester.close()

@@ -435,3 +435,25 @@ def test_power_loss_is_reported_as_unsafe_clock(make: MakePlatform, pki_dir: Pat
     second = verifier.appraise(p.evidence(), NONCE, CONTEXT, previous=first.clock)
     assert (second.verdict, second.reason) == ("warn", "clock-unsafe")
     assert [w.split(":")[0] for w in second.warnings] == ["clock-unsafe", "reboot"]
+
+
+def test_rolled_back_tpm_state_is_refused(make: MakePlatform, pki_dir: Path) -> None:
+    """Copying back an old TPM state (swtpm's files, the software attester's state file) sends
+    resetCount back: refused as counter-rollback, which no policy can soften."""
+    p = make()
+    verifier = verifier_for(pki_dir, p.references())
+    first = verifier.appraise(p.evidence(), NONCE, CONTEXT)
+    old = p.snapshot()
+    p.power_cycle()
+    p.power_cycle()
+    second = verifier.appraise(p.evidence(), NONCE, CONTEXT, previous=first.clock)
+    assert (second.verdict, second.reason) == ("warn", "reboot")
+    assert second.clock is not None
+    p.restore(old)
+    third = verifier.appraise(p.evidence(), NONCE, CONTEXT, previous=second.clock)
+    assert (third.verdict, third.reason, third.aspect) == ("reject", "counter-rollback", "runtime")
+    assert third.clock is not None and third.clock.reset_count < second.clock.reset_count
+    assert third.message.startswith(
+        f"resetCount/restartCount ({third.clock.reset_count}, 0) went back from "
+        f"({second.clock.reset_count}, 0)"
+    )
