@@ -338,3 +338,35 @@ def test_best_matching_set_is_reported(node: Node, references: ReferenceValues) 
 
 def verifier_trust(node: Node) -> TrustStore:
     return TrustStore.from_pki_dir(node.paths.directory.parent.parent)
+
+
+def test_daemon_that_measured_nothing_is_refused(pki_dir: Path, tmp_path: Path) -> None:
+    golden = make_node(pki_dir, tmp_path)
+    refs = ReferenceValues.record(golden.attester, DEFAULT_SELECTION, golden.events, name="g")
+    verifier = Verifier(TrustStore.from_pki_dir(pki_dir), refs, Policy(), DEFAULT_SELECTION)
+    silent = make_node(pki_dir, tmp_path)
+    silent.attester.power_cycle()
+    boot = simulate_boot(silent.attester)  # boots correctly, then skips its own measurement
+    silent.local.events = ()
+    silent.local.add_events(boot)
+    result = verifier.appraise(silent.evidence(), NONCE, CONTEXT)
+    assert (result.reason, result.aspect) == ("reference", "configuration")
+    assert result.message == (
+        f"PCR 13 (sha256): config '{golden.config}' of reference set 'g' was not measured"
+    )
+
+
+def test_daemon_that_skipped_its_configuration_is_refused(pki_dir: Path, tmp_path: Path) -> None:
+    golden = make_node(pki_dir, tmp_path)
+    refs = ReferenceValues.record(golden.attester, DEFAULT_SELECTION, golden.events, name="g")
+    verifier = Verifier(TrustStore.from_pki_dir(pki_dir), refs, Policy(), DEFAULT_SELECTION)
+    partial = make_node(pki_dir, tmp_path)
+    partial.attester.power_cycle()
+    events = simulate_boot(partial.attester) + measure(
+        partial.attester, package_items("apmip.attest")
+    )
+    partial.local.events = ()
+    partial.local.add_events(events)
+    result = verifier.appraise(partial.evidence(), NONCE, CONTEXT)
+    assert result.reason == "reference"
+    assert "was not measured" in result.message and str(golden.config) in result.message

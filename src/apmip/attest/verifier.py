@@ -412,8 +412,10 @@ def _hint_problem(
                 event.aspect,
             )
     seen = {h.tag for h in hints}
-    # with no hints at all the attester said nothing about this PCR: nothing to name
-    if hints and pv.index not in ref.replay_pcrs:
+    # a replayed PCR must show every reference file: otherwise a daemon that measured
+    # nothing (PCR still zero, no hints) would replay "correctly". For a PCR checked by value,
+    # no hints at all means the attester said nothing about it: there is nothing to name.
+    if hints or pv.index in ref.replay_pcrs:
         for event in ref.events_for(pv.index):
             if event.tag not in seen:
                 return VerificationError(
