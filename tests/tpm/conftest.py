@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from apmip.attest.swtpm import SwtpmProcess
-
-if shutil.which("swtpm") is None:
-    pytest.skip(
-        "the swtpm binary is not installed (Debian: apt-get install swtpm swtpm-tools)",
-        allow_module_level=True,
-    )
-pytest.importorskip("tpm2_pytss", reason="tpm2-pytss is not installed (pip install apmip[tpm])")
-
 from apmip.attest.tpm_device import TpmAttester
+
+from .skips import require_swtpm
 
 
 @pytest.fixture(scope="module")
 def module_swtpm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwtpmProcess]:
     """One swtpm shared by the tests of a module that do not change its life cycle."""
+    require_swtpm()
     with SwtpmProcess(tmp_path_factory.mktemp("swtpm")) as tpm:
         yield tpm
 
@@ -36,5 +30,6 @@ def module_attester(module_swtpm: SwtpmProcess) -> Iterator[TpmAttester]:
 @pytest.fixture
 def swtpm(tmp_path: Path) -> Iterator[SwtpmProcess]:
     """A swtpm of the test's own, for tests that power-cycle, restart or fill it."""
+    require_swtpm()
     with SwtpmProcess(tmp_path / "swtpm") as tpm:
         yield tpm

@@ -23,7 +23,9 @@ from apmip.attest.swtpm import SwtpmProcess
 from apmip.attest.tpm_device import TpmAttester, decode_attest, pcr_selection
 from apmip.errors import TpmCommandError, TpmError
 
-pytestmark = pytest.mark.swtpm
+from .skips import needs_swtpm
+
+pytestmark = [pytest.mark.swtpm, needs_swtpm]
 
 QD = hashlib.sha256(b"qualifying data").digest()
 SEL = (PcrBank("sha256", (0, 1, 2, 13)),)

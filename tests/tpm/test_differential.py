@@ -20,7 +20,9 @@ from apmip.attest.software import SoftwareAttester, generate_key
 from apmip.attest.swtpm import SwtpmProcess
 from apmip.attest.tpm_device import TpmAttester
 
-pytestmark = pytest.mark.swtpm
+from .skips import needs_swtpm
+
+pytestmark = [pytest.mark.swtpm, needs_swtpm]
 
 # PCRs 17-22 are left out: a TPM resets them to all ones (they wait for a dynamic launch), the
 # software attester to zeros; no apmip selection uses them

@@ -20,7 +20,9 @@ from apmip.attest.swtpm import (
 from apmip.attest.tpm_device import TpmAttester
 from apmip.errors import TpmError
 
-pytestmark = pytest.mark.swtpm
+from .skips import needs_swtpm
+
+pytestmark = [pytest.mark.swtpm, needs_swtpm]
 
 APP_PCR = 13  # PCRs 0-15 survive a TPM Resume; 16-23 are reset by it (PC Client PTP)
 DIGEST = bytes(range(32))
