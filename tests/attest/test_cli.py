@@ -156,10 +156,23 @@ def test_unusable_inputs_exit_2(lab: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 @pytest.mark.swtpm
+@pytest.mark.parametrize(
+    ("key", "scheme", "sig_format", "pcr_format"),
+    [
+        ("ecc", "ecdsa", "plain", "values"),
+        ("rsa", "rsassa", "plain", "serialized"),
+        ("rsa", "rsapss", "tss", "serialized"),
+    ],
+)
 def test_tpm2_quote_from_swtpm_verifies(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    key: str,
+    scheme: str,
+    sig_format: str,
+    pcr_format: str,
 ) -> None:
-    """A quote taken by tpm2-tools from swtpm, in plain and serialized formats."""
+    """A quote taken by tpm2-tools from swtpm, in each signature and PCR file format."""
     if not shutil.which("tpm2_quote"):
         pytest.skip("tpm2-tools not installed")
     from apmip.attest.swtpm import SwtpmProcess
@@ -170,13 +183,14 @@ def test_tpm2_quote_from_swtpm_verifies(
         def run(*argv: str) -> None:
             subprocess.run(argv, check=True, env=env, cwd=tmp_path, capture_output=True)
 
-        run("tpm2_createek", "-c", "ek.ctx", "-G", "ecc", "-u", "ek.pub")
-        run("tpm2_createak", "-C", "ek.ctx", "-c", "ak.ctx", "-G", "ecc", "-g", "sha256",
-            "-s", "ecdsa", "-u", "ak.pem", "-f", "pem")  # fmt: skip
+        run("tpm2_createek", "-c", "ek.ctx", "-G", key, "-u", "ek.pub")
+        run("tpm2_createak", "-C", "ek.ctx", "-c", "ak.ctx", "-G", key, "-g", "sha256",
+            "-s", scheme, "-u", "ak.pem", "-f", "pem")  # fmt: skip
         run("tpm2_flushcontext", "-t")
         run("tpm2_pcrextend", "9:sha256=" + "ab" * 32)
         run("tpm2_quote", "-c", "ak.ctx", "-l", "sha256:0,7,9", "-q", "00112233445566778899",
-            "-m", "msg", "-s", "sig", "-f", "plain", "-o", "pcrs", "-g", "sha256")  # fmt: skip
+            "-m", "msg", "-s", "sig", "-f", sig_format, "-o", "pcrs", "-F", pcr_format,
+            "-g", "sha256", "--scheme", scheme)  # fmt: skip
     assert main(["refvals", "import", "-m", str(tmp_path / "msg"), "-o", str(tmp_path / "pcrs"),
                  "--name", "swtpm", "--out", str(tmp_path / "refs.json")]) == 0  # fmt: skip
     refs = ReferenceValues.load(tmp_path / "refs.json")
@@ -189,6 +203,7 @@ def test_tpm2_quote_from_swtpm_verifies(
         "attest", "verify", "-m", str(tmp_path / "msg"), "-s", str(tmp_path / "sig"),
         "-o", str(tmp_path / "pcrs"), "--ak-pem", str(tmp_path / "ak.pem"),
         "--refvals", str(tmp_path / "refs.json"), "--pcr-list", "sha256:0,7,9", "--json",
+        "--scheme", scheme if scheme != "ecdsa" else "rsassa",
     ]  # fmt: skip
     capsys.readouterr()
     assert main([*args, "--nonce", "00112233445566778899"]) == 0
