@@ -156,3 +156,13 @@ def test_state_directory_that_cannot_be_made(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     with pytest.raises(TpmError, match=r"cannot create state directory .*file/state"):
         SwtpmProcess(tmp_path / "file" / "state").start()
+
+
+def test_latency_script_measures_every_operation(tmp_path: Path) -> None:
+    from .latency import run
+
+    figures = run(3, tmp_path)
+    names = [f.name for f in figures]
+    assert len(names) == 20 and len(set(names)) == 20
+    assert "quote ecc256, 8 sha256 PCRs" in names and names[-1] == "power_cycle"
+    assert all(0 < f.min_ms <= f.median_ms <= f.p95_ms for f in figures)
