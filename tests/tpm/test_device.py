@@ -287,8 +287,10 @@ def test_persistent_ak(swtpm: SwtpmProcess) -> None:
         assert tpm.ak_public_pem() == pem
         quote = tpm.quote(QD, SEL)
     verify_with_cryptography(pem, quote.attest, quote.signature)
-    with pytest.raises(TpmError, match=r"0x81000001 outside the endorsement range"):
+    with pytest.raises(TpmError, match=r"0x81000001 needs the endorsement hierarchy"):
         TpmAttester(swtpm.tcti, persistent_handle=0x81000001)
+    with pytest.raises(TpmError, match=r"0x81010002 needs the endorsement hierarchy"):
+        TpmAttester(swtpm.tcti, persistent_handle=handle, hierarchy="owner")
 
 
 def test_full_object_slots_are_named_and_flushable(swtpm: SwtpmProcess) -> None:

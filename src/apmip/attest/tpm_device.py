@@ -54,9 +54,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-PCR_COUNT = 24  # PC Client TPMs implement 24 PCRs per bank (TCG PC Client PTP, 4.6)
+PCR_COUNT = 24  # PC Client TPMs implement 24 PCRs per bank (TCG PC Client Platform TPM Profile)
 SIZEOF_SELECT = 3
-MAX_PCRS_PER_READ = 8  # TPM2_PCR_Read returns at most 8 digests (TPML_DIGEST holds 8, Part 2)
 HASH_ALGS: dict[str, int] = {
     "sha1": TPM2_ALG.SHA1,
     "sha256": TPM2_ALG.SHA256,
@@ -176,10 +175,12 @@ class TpmAttester:
             raise TpmError(f"TPM attester: key {key!r} unknown (known: {', '.join(AK_TEMPLATES)})")
         if hierarchy not in HIERARCHIES:
             raise TpmError(f"TPM attester: hierarchy {hierarchy!r} not in {sorted(HIERARCHIES)}")
-        if persistent_handle is not None and persistent_handle not in PERSISTENT_ENDORSEMENT:
+        if persistent_handle is not None and (
+            persistent_handle not in PERSISTENT_ENDORSEMENT or hierarchy != "endorsement"
+        ):
             raise TpmError(
-                f"TPM attester: persistent handle 0x{persistent_handle:08x} outside the "
-                "endorsement range 0x81010000..0x8101ffff"
+                f"TPM attester: persistent handle 0x{persistent_handle:08x} needs the endorsement "
+                "hierarchy and a handle in 0x81010000..0x8101ffff"
             )
         self.tcti = tcti
         self.key = key
