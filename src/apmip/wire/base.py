@@ -7,6 +7,7 @@ Must never: do I/O, read the clock, or raise anything but the errors of ``apmip.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, ClassVar, NoReturn, TypeVar
 
 from apmip.errors import DecodeError, EncodeError
@@ -62,6 +63,22 @@ def check_bytes(what: str, field: str, value: Any, low: int, high: int) -> None:
 def check_bool(what: str, field: str, value: Any) -> None:
     if not isinstance(value, bool):
         fail(what, field, f"must be a bool, got {type(value).__name__}")
+
+
+def check_ipv6(what: str, field: str, value: object) -> None:
+    if not isinstance(value, ipaddress.IPv6Address):
+        fail(what, field, f"must be an IPv6Address, got {type(value).__name__}")
+
+
+def check_ipv4(what: str, field: str, value: object) -> None:
+    if not isinstance(value, ipaddress.IPv4Address):
+        fail(what, field, f"must be an IPv4Address, got {type(value).__name__}")
+
+
+def check_prefix4(what: str, value: object) -> None:
+    check_uint(what, "prefix length", value, 6)
+    if value > 32:  # type: ignore[operator]
+        fail(what, "prefix length", f"{value} is more than 32")
 
 
 class Option:

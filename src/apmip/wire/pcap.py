@@ -90,7 +90,7 @@ class MobilityPacket:
             return None
         src, dst = self.src, self.dst
         assert isinstance(src, ipaddress.IPv6Address) and isinstance(dst, ipaddress.IPv6Address)
-        return mh.checksum(src, dst, self.mh) == int.from_bytes(self.mh[4:6], "big")
+        return mh.verify_checksum(src, dst, self.mh)
 
     def decode(self, *, verify_checksum: bool = True) -> Message:
         """The message; over IPv6 its checksum is verified unless told otherwise."""
