@@ -7,10 +7,12 @@ PBA that must carry evidence. The attester (TPM or software) does the signing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from apmip.attest.attester import Attester, PcrBank
+from apmip.attest.attester import Attester, PcrBank, Quote
+from apmip.attest.batch import EXTRA_BATCH, MAX_LEAVES, BatchProof, all_paths
 from apmip.attest.binding import SignallingContext, qualifying_data
 from apmip.attest.events import Event
 from apmip.attest.evidence import Evidence, PcrValue
@@ -47,6 +49,25 @@ class LocalEvidence:
     def produce(self, nonce: bytes, context: SignallingContext) -> bytes:
         """Quote over the qualifying data of ``nonce`` and ``context``; Evidence bytes."""
         quote = self.attester.quote(qualifying_data(nonce, context), self.selection)
+        return self._evidence(quote, ()).to_bytes()
+
+    def produce_batch(self, challenges: Sequence[tuple[bytes, SignallingContext]]) -> list[bytes]:
+        """Answer several challenges with one quote over the Merkle root of their qualifying
+        data (batch.py); one Evidence per challenge, in order, each with its inclusion path."""
+        leaves = [qualifying_data(nonce, context) for nonce, context in challenges]
+        if len(leaves) > MAX_LEAVES:
+            raise TpmError(f"batch of {len(leaves)} challenges exceeds {MAX_LEAVES}")
+        root, paths = all_paths(leaves)
+        quote = self.attester.quote(root, self.selection)
+        base = self._evidence(quote, ())
+        out = []
+        for index, path in enumerate(paths):
+            proof = BatchProof(index, len(leaves), path)
+            extras = ((EXTRA_BATCH, proof.encode()),)
+            out.append(dataclasses.replace(base, extras=extras).to_bytes())
+        return out
+
+    def _evidence(self, quote: Quote, extras: tuple[tuple[int, bytes], ...]) -> Evidence:
         values = self.attester.pcr_read(self.selection)
         try:
             pcrs = tuple(
@@ -56,8 +77,9 @@ class LocalEvidence:
             )
         except KeyError as exc:
             raise TpmError(f"attester returned no value for PCR {exc.args[0]}") from exc
-        evidence = Evidence(quote.attest, quote.signature, self.ak_cert_digest, pcrs, self._hints)
-        return evidence.to_bytes()
+        return Evidence(
+            quote.attest, quote.signature, self.ak_cert_digest, pcrs, self._hints, extras
+        )
 
 
 # what the daemons quote by default: the boot chain (firmware, its settings, option ROMs,

@@ -10,7 +10,8 @@ Checks run in this order and the first failure stops the appraisal (docs/attesta
 3. the signature with the scheme and hash the certified key allows (``scheme``,
    ``signature``); an RSA signature must be exactly the modulus size
 4. magic TPM_GENERATED_VALUE and type TPM_ST_ATTEST_QUOTE (``not-a-quote``)
-5. extraData equals the qualifying data of the nonce and context, in constant time (``nonce``)
+5. extraData equals the qualifying data of the nonce and context, in constant time, or, for a
+   batched quote, the Merkle root its inclusion path leads to from that data (``nonce``)
 6. the PCR selection exactly as requested, and the evidence's PCR values for exactly that
    selection (``pcr-selection``)
 7. the PCR digest over those values (``pcr-digest``)
@@ -40,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from apmip.attest import tpm2
 from apmip.attest.attester import PcrBank
+from apmip.attest.batch import EXTRA_BATCH, BatchProof
 from apmip.attest.binding import SignallingContext, qualifying_data
 from apmip.attest.eventlog import EventLog
 from apmip.attest.events import EventHint, replay
@@ -215,6 +217,9 @@ class Verifier:
             evidence = data if isinstance(data, Evidence) else Evidence.from_bytes(data)
             attest = tpm2.parse_attest(evidence.attest)
             signature = tpm2.parse_signature(evidence.signature)
+            proofs = [BatchProof.decode(d) for kind, d in evidence.extras if kind == EXTRA_BATCH]
+            if len(proofs) > 1:
+                raise EvidenceError(f"evidence: {len(proofs)} batch proofs, at most one allowed")
         except EvidenceError as exc:
             raise VerificationError("malformed", str(exc), "instance-identity") from exc
 
@@ -248,11 +253,23 @@ class Verifier:
 
         if wanted.extra is None:
             raise VerificationError("nonce", wanted.what, "instance-identity")
-        if not hmac.compare_digest(attest.extra_data, wanted.extra):
+        expected, how = wanted.extra, ""
+        if proofs:
+            # one quote answered many challenges: extraData is a Merkle root (batch.py)
+            root = proofs[0].root(wanted.extra)
+            if root is None:
+                raise VerificationError(
+                    "nonce",
+                    f"batch proof: a path of {len(proofs[0].path)} hashes does not fit leaf "
+                    f"{proofs[0].index} of {proofs[0].size}",
+                    "instance-identity",
+                )
+            expected, how = root, f" through leaf {proofs[0].index} of {proofs[0].size}"
+        if not hmac.compare_digest(attest.extra_data, expected):
             raise VerificationError(
                 "nonce",
-                f"extraData {attest.extra_data.hex()} does not answer {wanted.what} "
-                f"(expected {wanted.extra.hex()})",
+                f"extraData {attest.extra_data.hex()} does not answer {wanted.what}{how} "
+                f"(expected {expected.hex()})",
                 "instance-identity",
             )
         state.affirm("instance-identity")
