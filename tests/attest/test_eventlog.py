@@ -188,3 +188,24 @@ def test_log_without_the_quoted_bank_is_refused(node: Node, pki_dir: Path) -> No
         "log-replay",
         "the event log has no sha1 digests (it has sha256)",
     )
+
+
+def test_startup_locality_sets_pcr0_start() -> None:
+    data = b"StartupLocality\x00\x03"
+    no_action = (
+        bytes.fromhex("0000000003000000020000000400")
+        + bytes(20)
+        + bytes.fromhex("0b00")
+        + bytes(32)
+        + struct.pack("<I", len(data))
+        + data
+    )
+    digest = hashlib.sha256(b"crtm").digest()
+    record = (
+        bytes.fromhex("0000000008000000010000000b00") + digest + struct.pack("<I", 4) + b"crtm"
+    )
+    log = parse_log(HEADER + no_action + record)
+    assert log.startup_locality() == 3
+    assert log.replay("sha256", 0) == hashlib.sha256(bytes(31) + b"\x03" + digest).digest()
+    # the EV_NO_ACTION record itself extends nothing and names nothing
+    assert [e.pcr for e in log.events()] == [0]

@@ -34,6 +34,7 @@ MAX_EVENTS = 20_000
 MAX_EVENT_DATA = 1 << 20
 MAX_ALGORITHMS = 8
 SPEC_ID_SIGNATURE = b"Spec ID Event03\x00"
+STARTUP_LOCALITY = b"StartupLocality\x00"
 
 # event types (TCG PC Client PFP, section 10.4.1)
 EV_POST_CODE = 0x00000001
@@ -151,8 +152,13 @@ class EventLog:
     records: tuple[LogRecord, ...]
 
     def replay(self, bank: str, pcr: int) -> bytes:
-        """The PCR value the records produce (locality-0 start: all zeros, Part 1, 17.2)."""
-        value = bytes(hashlib.new(bank).digest_size)
+        """The PCR value the records produce. PCRs start at all zeros, except PCR 0 when the
+        log holds a StartupLocality event: then its last byte is the locality TPM2_Startup ran
+        at (TCG PC Client PFP 10.4.5.3; an H-CRTM starts from locality 3 or 4)."""
+        size = hashlib.new(bank).digest_size
+        value = bytes(size)
+        if pcr == 0:
+            value = bytes(size - 1) + bytes([self.startup_locality()])
         for record in self.records:
             if record.pcr == pcr and record.event_type != EV_NO_ACTION:
                 digest = record.digest(bank)
@@ -160,6 +166,17 @@ class EventLog:
                     raise EvidenceError(f"event log: a PCR {pcr} record has no {bank} digest")
                 value = hashlib.new(bank, value + digest).digest()
         return value
+
+    def startup_locality(self) -> int:
+        for record in self.records:
+            if (
+                record.pcr == 0
+                and record.event_type == EV_NO_ACTION
+                and record.data.startswith(STARTUP_LOCALITY)
+                and len(record.data) == len(STARTUP_LOCALITY) + 1
+            ):
+                return record.data[-1]
+        return 0
 
     def events(self) -> tuple[Event, ...]:
         out = []
