@@ -76,10 +76,17 @@ class Platform:
         if kind == "swtpm":
             self.swtpm = SwtpmProcess(work / f"swtpm-{name}")
             self.swtpm.start()
-            self.attester = TpmAttester(self.swtpm.tcti)
-            paths = pki.issue_device(
-                pki_dir, name, self.serial, NOW, self.attester.ak_public_pem(), model="swtpm"
-            )
+            try:
+                self.attester = TpmAttester(self.swtpm.tcti)
+            except BaseException:
+                self.swtpm.stop()
+                raise
+            try:
+                pem = self.attester.ak_public_pem()
+                paths = pki.issue_device(pki_dir, name, self.serial, NOW, pem, model="swtpm")
+            except BaseException:  # a half-built platform must not leave swtpm running
+                self.close()
+                raise
         else:
             paths = pki.issue_device(pki_dir, name, self.serial, NOW)
             assert paths.ak_key is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import socket
@@ -166,3 +167,13 @@ def test_latency_script_measures_every_operation(tmp_path: Path) -> None:
     assert len(names) == 20 and len(set(names)) == 20
     assert "quote ecc256, 8 sha256 PCRs" in names and names[-1] == "power_cycle"
     assert all(0 < f.min_ms <= f.median_ms <= f.p95_ms for f in figures)
+
+
+def test_forgotten_process_is_reaped_when_collected(tmp_path: Path) -> None:
+    tpm = SwtpmProcess(tmp_path)
+    tpm.start()
+    pid = tpm.pid
+    assert pid is not None and _alive(pid)
+    del tpm
+    gc.collect()
+    assert not _alive(pid)

@@ -26,6 +26,7 @@ import socket
 import struct
 import subprocess
 import time
+import weakref
 from pathlib import Path
 from types import TracebackType
 
@@ -106,6 +107,7 @@ class SwtpmProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_path = self.state_dir / "swtpm.log"
         self._log_start = 0
+        self._reaper: weakref.finalize[[subprocess.Popen[bytes]], SwtpmProcess] | None = None
 
     # -- life cycle --
 
@@ -186,11 +188,16 @@ class SwtpmProcess:
             "--flags",
             "not-need-init,startup-clear",
         ]
+        if self._reaper is not None:
+            self._reaper.detach()
         with self._log_path.open("ab") as out:
             self._log_start = out.tell()
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
             )
+        # a forgotten SwtpmProcess (no stop(), no with-block) must not leave swtpm running
+        # after it is collected or the interpreter exits
+        self._reaper = weakref.finalize(self, _reap, self._proc)
         started = time.monotonic()
         deadline = started + self._start_timeout
         while True:
@@ -250,16 +257,10 @@ class SwtpmProcess:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                log.warning(
-                    "swtpm pid %d ignored SIGTERM for %.0f s, killing", proc.pid, STOP_TIMEOUT
-                )
-                proc.kill()
-                proc.wait(STOP_TIMEOUT)
+        if self._reaper is not None:
+            self._reaper.detach()
+            self._reaper = None
+        _reap(proc)
         log.info("swtpm pid %d stopped (status %s)", proc.pid, proc.returncode)
 
     # -- TPM life-cycle events --
@@ -318,6 +319,19 @@ class SwtpmProcess:
                 f"swtpm: TPM command 0x{code:08x} failed with TPM_RC 0x{rc:03x}"
                 + (" (TPM_RC_INITIALIZE: not started)" if rc == TPM_RC_INITIALIZE else "")
             )
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process we started, wait, SIGKILL it if it does not exit in time."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        log.warning("swtpm pid %d ignored SIGTERM for %.0f s, killing", proc.pid, STOP_TIMEOUT)
+        proc.kill()
+        proc.wait(STOP_TIMEOUT)
 
 
 def _recv_exactly(s: socket.socket, size: int, what: str) -> bytes:
