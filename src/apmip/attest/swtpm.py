@@ -53,7 +53,10 @@ TPM_RC_INITIALIZE = 0x00000100
 
 
 def _port_free(port: int) -> bool:
+    """Can a listener bind this loopback port? Connections lingering in TIME_WAIT from a swtpm
+    just stopped do not count (SO_REUSEADDR, as a restarted server would bind)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((HOST, port))
         except OSError:
