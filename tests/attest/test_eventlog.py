@@ -209,3 +209,48 @@ def test_startup_locality_sets_pcr0_start() -> None:
     assert log.replay("sha256", 0) == hashlib.sha256(bytes(31) + b"\x03" + digest).digest()
     # the EV_NO_ACTION record itself extends nothing and names nothing
     assert [e.pcr for e in log.events()] == [0]
+
+
+def _foreign_log(apps: list[bytes]) -> bytes:
+    """A firmware-style log: one EV_EFI_BOOT_SERVICES_APPLICATION in PCR 4 per image."""
+    out = HEADER
+    for image in apps:
+        data = b"\x01\x02device-path"  # binary, not printable: named by type and position
+        out += bytes.fromhex("0400000003000080020000000400") + hashlib.sha1(image).digest()
+        out += bytes.fromhex("0b00") + hashlib.sha256(image).digest()
+        out += struct.pack("<I", len(data)) + data
+    return out
+
+
+def test_foreign_log_names_the_inserted_application(node: Node, pki_dir: Path) -> None:
+    selection = (PcrBank("sha256", (4,)),)
+    good = [b"shim", b"grub"]
+    node.attester.power_cycle()
+    for image in good:
+        node.attester.extend(
+            4, {"sha256": hashlib.sha256(image).digest(), "sha1": hashlib.sha1(image).digest()}
+        )
+    refs = ReferenceValues.record(
+        node.attester, selection, parse_log(_foreign_log(good)).events(), name="fw", replay_pcrs=()
+    )
+    verifier = Verifier(TrustStore.from_pki_dir(pki_dir), refs, Policy(), selection)
+    log = parse_log(_foreign_log(good))
+    assert (
+        verifier.appraise_quote(_quote_parts(node, selection), b"q" * 16, event_log=log).reason
+        == "ok"
+    )
+
+    evil = [b"bootkit", *good]
+    node.attester.power_cycle()
+    for image in evil:
+        node.attester.extend(
+            4, {"sha256": hashlib.sha256(image).digest(), "sha1": hashlib.sha1(image).digest()}
+        )
+    log = parse_log(_foreign_log(evil))
+    result = verifier.appraise_quote(_quote_parts(node, selection), b"q" * 16, event_log=log)
+    assert (result.reason, result.aspect) == ("reference", "executables")
+    assert result.message == (
+        "PCR 4 (sha256): bootloader 'EV_EFI_BOOT_SERVICES_APPLICATION #1' differs: expected "
+        f"sha256 {hashlib.sha256(b'shim').hexdigest()}, found "
+        f"{hashlib.sha256(b'bootkit').hexdigest()}"
+    )

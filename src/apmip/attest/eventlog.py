@@ -106,8 +106,9 @@ class LogRecord:
     def digest(self, bank: str) -> bytes | None:
         return dict(self.digests).get(bank)
 
-    def event(self, index: int) -> Event | None:
-        """The named event this record stands for, or None for records extending nothing."""
+    def event(self, position: int) -> Event | None:
+        """The named event this record stands for, or None for records extending nothing.
+        ``position`` counts the records of the same PCR and type (:meth:`EventLog.positions`)."""
         if self.event_type in (EV_NO_ACTION,) or self.pcr > 23:
             return None
         if self.data.startswith(EVENT_LABEL):
@@ -118,14 +119,14 @@ class LogRecord:
         if sha256 is None:
             return None
         kind = TYPE_KIND.get(self.event_type, "os" if self.pcr < 16 else "file")
-        return Event(self.pcr, kind, self.label(index), sha256)
+        return Event(self.pcr, kind, self.label(position), sha256)
 
-    def label(self, index: int) -> str:
+    def label(self, position: int) -> str:
         kind = TYPE_NAMES.get(self.event_type, f"type 0x{self.event_type:08x}")
         text = self.data.rstrip(b"\x00")
         if text and len(text) <= 120 and all(32 <= c < 127 for c in text):
-            return f"{kind} #{index} {text.decode()!r}"
-        return f"{kind} #{index}"
+            return f"{kind} #{position} {text.decode()!r}"
+        return f"{kind} #{position}"
 
 
 def _decode_own(pcr: int, data: bytes) -> Event | None:
@@ -179,12 +180,27 @@ class EventLog:
         return 0
 
     def events(self) -> tuple[Event, ...]:
+        """The named events of the log, in order (see :meth:`positions` for foreign names)."""
         out = []
-        for index, record in enumerate(self.records, start=1):
-            event = record.event(index)
+        for record, position in zip(self.records, self.positions(), strict=True):
+            event = record.event(position)
             if event is not None:
                 out.append(event)
         return tuple(out)
+
+    def positions(self) -> list[int]:
+        """Each record's position among the records of its PCR and event type, from 1.
+
+        Foreign records are named by type and this position, so an inserted record shifts
+        only the names of later records of the same type in the same PCR, and the first name
+        that no longer matches the reference is where the log changed."""
+        seen: dict[tuple[int, int], int] = {}
+        out = []
+        for record in self.records:
+            key = (record.pcr, record.event_type)
+            seen[key] = seen.get(key, 0) + 1
+            out.append(seen[key])
+        return out
 
     def inconsistent(self) -> str | None:
         """For apmip's own records, check each digest is the bank hash of the event data."""

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from apmip.attest.eventlog import EventLog
-from apmip.attest.events import EventHint, replay
+from apmip.attest.events import Event, EventHint, replay
 from apmip.attest.evidence import PcrValue
 from apmip.attest.refvals import ReferenceSet
 from apmip.errors import EvidenceError, VerificationError
@@ -35,30 +35,41 @@ PCR_ASPECT = {
 }
 
 
+# full events behind hints, by (PCR, tag), when an event log supplied them
+Known = Mapping[tuple[int, bytes], Event]
+
+
 def pcr_aspect(index: int) -> str:
     return PCR_ASPECT.get(index, "executables" if index < 16 else "runtime")
 
 
 def _hint_problem(
-    ref: ReferenceSet, pv: PcrValue, hints: tuple[EventHint, ...]
+    ref: ReferenceSet, pv: PcrValue, hints: tuple[EventHint, ...], known: Known
 ) -> VerificationError | None:
-    """Name the first event whose hint is unknown to, or differs from, the reference events."""
+    """Name the first event whose hint is unknown to, or differs from, the reference events.
+    ``known`` holds the full events behind the hints when a log supplied them."""
     by_tag = ref.events_by_tag(pv.index)
     where = f"PCR {pv.index} ({pv.bank})"
     for hint in hints:
         event = by_tag.get(hint.tag)
+        found = known.get((hint.pcr, hint.tag))
         if event is None:
+            what = (
+                f"{found.kind} {found.name!r} (sha256 {found.sha256.hex()})"
+                if found is not None
+                else f"a component or file (tag {hint.tag.hex()}, sha256 {hint.prefix.hex()}...)"
+            )
             return VerificationError(
                 "reference",
-                f"{where}: a component or file not in reference set {ref.name!r} was measured "
-                f"(tag {hint.tag.hex()}, sha256 {hint.prefix.hex()}...)",
+                f"{where}: {what} is not in reference set {ref.name!r}",
                 "file-system" if pv.index in ref.replay_pcrs else pcr_aspect(pv.index),
             )
-        if event.sha256[:4] != hint.prefix:
+        if event.sha256[:4] != hint.prefix or (found is not None and found.sha256 != event.sha256):
+            shown = found.sha256.hex() if found is not None else f"{hint.prefix.hex()}..."
             return VerificationError(
                 "reference",
                 f"{where}: {event.kind} {event.name!r} differs: expected sha256 "
-                f"{event.sha256.hex()}, found {hint.prefix.hex()}...",
+                f"{event.sha256.hex()}, found {shown}",
                 event.aspect,
             )
     seen = {h.tag for h in hints}
@@ -90,13 +101,15 @@ def check_set(
     ref: ReferenceSet,
     values: tuple[PcrValue, ...],
     hints: Mapping[int, tuple[EventHint, ...]],
+    known: Known = MappingProxyType({}),
 ) -> tuple[int, VerificationError | None]:
     """Compare PCR values with one reference set: (how many PCRs passed, first failure).
-    ``hints`` are the evidence's hints grouped by PCR (:func:`group_hints`)."""
+    ``hints`` are the evidence's hints grouped by PCR (:func:`group_hints`); ``known`` the
+    full events behind them by (PCR, tag), when an event log supplied them."""
     passed = 0
     first: VerificationError | None = None
     for pv in values:
-        error = _check_value(ref, pv, hints.get(pv.index, ()))
+        error = _check_value(ref, pv, hints.get(pv.index, ()), known)
         if error is None:
             passed += 1
         elif first is None:
@@ -108,7 +121,7 @@ MEMO_LIMIT = 4096
 
 
 def _check_value(
-    ref: ReferenceSet, pv: PcrValue, hints: tuple[EventHint, ...]
+    ref: ReferenceSet, pv: PcrValue, hints: tuple[EventHint, ...], known: Known
 ) -> VerificationError | None:
     where = f"PCR {pv.index} ({pv.bank})"
     if pv.index in ref.replay_pcrs:
@@ -116,7 +129,7 @@ def _check_value(
         key = (pv.bank, pv.index, hints)
         replayed = memo.get(key)
         if replayed is None:
-            problem = _hint_problem(ref, pv, hints)
+            problem = _hint_problem(ref, pv, hints, known)
             if problem is not None:
                 return problem
             by_tag = ref.events_by_tag(pv.index)
@@ -141,7 +154,7 @@ def _check_value(
         )
     if expected == pv.value:
         return None
-    named = _hint_problem(ref, pv, hints)
+    named = _hint_problem(ref, pv, hints, known)
     if named is not None:
         return named
     return VerificationError(
@@ -153,9 +166,10 @@ def _check_value(
 
 def check_log(
     event_log: EventLog, values: tuple[PcrValue, ...], hints: tuple[EventHint, ...]
-) -> tuple[EventHint, ...]:
+) -> tuple[tuple[EventHint, ...], Known]:
     """Replay a TCG event log against the quoted PCR values; on success the log's events
-    stand in for the evidence's hints on every PCR the log covers."""
+    stand in for the evidence's hints on every PCR the log covers. Returns those hints and
+    the log's full events by (PCR, tag), so that a mismatch can show names and digests."""
     problem = event_log.inconsistent()
     if problem is not None:
         raise VerificationError("log-replay", f"event log {problem}", "runtime")
@@ -180,5 +194,7 @@ def check_log(
                 f"the quoted value is {pv.value.hex()}",
                 "runtime",
             )
-    from_log = tuple(e.hint() for e in event_log.events() if e.pcr in covered)
-    return from_log + tuple(h for h in hints if h.pcr not in covered)
+    events = [e for e in event_log.events() if e.pcr in covered]
+    from_log = tuple(e.hint() for e in events)
+    known = MappingProxyType({(e.pcr, e.tag): e for e in events})
+    return from_log + tuple(h for h in hints if h.pcr not in covered), known

@@ -31,6 +31,7 @@ import hmac
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from apmip.attest import tpm2
 from apmip.attest.attester import PcrBank
@@ -39,7 +40,7 @@ from apmip.attest.binding import SignallingContext, qualifying_data
 from apmip.attest.eventlog import EventLog
 from apmip.attest.events import EventHint
 from apmip.attest.evidence import Evidence, PcrValue
-from apmip.attest.references import check_log, check_set, group_hints
+from apmip.attest.references import Known, check_log, check_set, group_hints
 from apmip.attest.refvals import ReferenceValues
 from apmip.attest.result import ASPECTS, AttestationResult, ClockState, Policy
 from apmip.attest.signature import check_signature
@@ -47,6 +48,8 @@ from apmip.attest.trust import Device, TrustStore
 from apmip.errors import AttestationError, EvidenceError, VerificationError
 
 log = logging.getLogger(__name__)
+
+NOTHING_KNOWN: Known = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -258,10 +261,10 @@ class Verifier:
                 f"over the evidence's PCR values is {digest.hex()}",
                 "runtime",
             )
-        hints = evidence.hints
+        hints, known = evidence.hints, NOTHING_KNOWN
         if event_log is not None:
-            hints = check_log(event_log, evidence.pcr_values, hints)
-        self._check_references(state, evidence.pcr_values, hints, device)
+            hints, known = check_log(event_log, evidence.pcr_values, hints)
+        self._check_references(state, evidence.pcr_values, hints, device, known)
         state.affirm("executables", "configuration", "file-system")
         check_clock(state, ci, previous)
         state.affirm("runtime")
@@ -292,6 +295,7 @@ class Verifier:
         values: tuple[PcrValue, ...],
         hints: tuple[EventHint, ...],
         device: Device,
+        known: Known,
     ) -> None:
         sets = [s for s in self.references.sets if s.applies_to(device.serial)]
         if not sets:
@@ -302,7 +306,7 @@ class Verifier:
         best: tuple[int, VerificationError] | None = None
         grouped = group_hints(hints)
         for ref in sets:
-            passed, error = check_set(ref, values, grouped)
+            passed, error = check_set(ref, values, grouped, known)
             if error is None:
                 state.reference_set = ref.name
                 return

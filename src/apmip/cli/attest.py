@@ -285,15 +285,16 @@ def _eventlog(args: argparse.Namespace) -> int:
         print(f"apmip attest eventlog: {exc}", file=sys.stderr)
         return 1
     rows = []
+    positions = event_log.positions()
     for index, record in enumerate(event_log.records, start=1):
-        event = record.event(index)
+        event = record.event(positions[index - 1])
         rows.append(
             {
                 "index": index,
                 "pcr": record.pcr,
                 "type": f"0x{record.event_type:08x}",
                 "kind": event.kind if event else None,
-                "name": event.name if event else record.label(index),
+                "name": event.name if event else record.label(positions[index - 1]),
                 "digests": {bank: d.hex() for bank, d in record.digests},
             }
         )
