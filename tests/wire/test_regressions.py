@@ -142,3 +142,19 @@ def test_decoding_never_reads_past_a_short_buffer() -> None:
             decode(data[:cut])
         with pytest.raises(DecodeError):
             decode(memoryview(data)[:cut])
+
+
+def test_reused_options_are_equal_values_and_the_cache_stays_bounded() -> None:
+    from apmip.wire import mh
+
+    first = decode(bu_bytes(bytes.fromhex("1702 0001")))
+    second = decode(bu_bytes(bytes.fromhex("1702 0001")))
+    assert first.options == second.options == (HandoffIndicator(1),)
+    # a refused option is never remembered: the same octets are refused again
+    for _ in range(2):
+        with pytest.raises(DecodeError):
+            decode(bu_bytes(bytes.fromhex("1703 000100 0105 0000000000")))
+    for value in range(mh._SEEN_MAX + 10):
+        identifier = MobileNodeIdentifier(1, value.to_bytes(4, "big"))
+        decode(encode(BindingUpdate(1, 1, options=(identifier,))))
+        assert len(mh._SEEN) <= mh._SEEN_MAX

@@ -101,6 +101,9 @@ class Option:
     LENGTH: ClassVar[int | None] = None
     MIN_LENGTH: ClassVar[int] = 0
     MAX_LENGTH: ClassVar[int] = MAX_OPTION_DATA
+    #: whether the decoder may reuse an instance decoded from the same octets; False for
+    #: options whose content is new in every message (timestamps, authenticators, evidence)
+    REUSABLE: ClassVar[bool] = True
 
     @property
     def option_type(self) -> int:

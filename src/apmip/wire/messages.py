@@ -137,8 +137,23 @@ class BindingUpdate(Message):
     def __post_init__(self) -> None:
         check_uint(self.NAME, "sequence", self.sequence, 16)
         check_uint(self.NAME, "lifetime", self.lifetime, 16)
-        check_bools(self.NAME, self._FLAG_NAMES, self._flag_values())
-        object.__setattr__(self, "options", _check_options(self.NAME, self.options))
+        bool_ = bool
+        if not (
+            type(self.ack) is bool_
+            and type(self.home) is bool_
+            and type(self.link_local) is bool_
+            and type(self.key_mgmt) is bool_
+            and type(self.map_reg) is bool_
+            and type(self.mobile_router) is bool_
+            and type(self.proxy) is bool_
+            and type(self.udp_encap) is bool_
+            and type(self.tlv_header) is bool_
+            and type(self.bulk) is bool_
+        ):
+            check_bools(self.NAME, self._FLAG_NAMES, self._flag_values())
+        options = _check_options(self.NAME, self.options)
+        if options is not self.options:
+            object.__setattr__(self, "options", options)
 
     def _flag_values(self) -> tuple[bool, ...]:
         return (
@@ -194,17 +209,17 @@ class BindingUpdate(Message):
         return cls(
             sequence,
             lifetime,
-            bool(word & 0x8000),
-            bool(word & 0x4000),
-            bool(word & 0x2000),
-            bool(word & 0x1000),
-            bool(word & 0x0800),
-            bool(word & 0x0400),
-            bool(word & 0x0200),
+            word & 0x8000 != 0,
+            word & 0x4000 != 0,
+            word & 0x2000 != 0,
+            word & 0x1000 != 0,
+            word & 0x0800 != 0,
+            word & 0x0400 != 0,
+            word & 0x0200 != 0,
             options,
-            bool(word & 0x0100),
-            bool(word & 0x0080),
-            bool(word & 0x0040),
+            word & 0x0100 != 0,
+            word & 0x0080 != 0,
+            word & 0x0040 != 0,
         )
 
 
@@ -245,7 +260,9 @@ class BindingAck(Message):
         check_uint(self.NAME, "sequence", self.sequence, 16)
         check_uint(self.NAME, "lifetime", self.lifetime, 16)
         check_bools(self.NAME, self._FLAG_NAMES, self._flag_values())
-        object.__setattr__(self, "options", _check_options(self.NAME, self.options))
+        options = _check_options(self.NAME, self.options)
+        if options is not self.options:
+            object.__setattr__(self, "options", options)
 
     def _flag_values(self) -> tuple[bool, ...]:
         return (self.key_mgmt, self.mobile_router, self.proxy, self.tlv_header, self.bulk)
@@ -280,12 +297,12 @@ class BindingAck(Message):
             status,
             sequence,
             lifetime,
-            bool(octet & 0x80),
-            bool(octet & 0x40),
-            bool(octet & 0x20),
+            octet & 0x80 != 0,
+            octet & 0x40 != 0,
+            octet & 0x20 != 0,
             options,
-            bool(octet & 0x10),
-            bool(octet & 0x08),
+            octet & 0x10 != 0,
+            octet & 0x08 != 0,
         )
 
 

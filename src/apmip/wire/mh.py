@@ -286,10 +286,14 @@ def decode_options(data: bytes, pos: int, end: int, what: str) -> tuple[Option, 
         if kind != 1:  # PadN is dropped
             # options are immutable values, so one decoded from the same octets before is
             # reused: signalling for a mobile node repeats most options in every message
+            cls = classes.get(kind)
+            if cls is not None and not cls.REUSABLE:
+                options.append(cls.decode_tlv(data, pos, length, what))
+                pos = after
+                continue
             tlv = data[pos:after]
             option = seen.get(tlv)
             if option is None:
-                cls = classes.get(kind)
                 if cls is None:
                     option = UnknownOption(kind, tlv[2:])
                 else:

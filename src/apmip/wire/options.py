@@ -165,6 +165,7 @@ class BindingAuthorizationData(Option):
 
     TYPE: ClassVar[int] = OptionType.BINDING_AUTH_DATA
     NAME: ClassVar[str] = "Binding Authorization Data"
+    REUSABLE: ClassVar[bool] = False
     ALIGN: ClassVar[tuple[int, int]] = (8, 2)
     authenticator: bytes
 
@@ -214,6 +215,7 @@ class VendorSpecific(Option):
 
     TYPE: ClassVar[int] = OptionType.VENDOR_SPECIFIC
     NAME: ClassVar[str] = "Vendor-Specific"
+    REUSABLE: ClassVar[bool] = False
     ALIGN: ClassVar[tuple[int, int]] = (4, 2)
     MIN_LENGTH: ClassVar[int] = 5
     vendor_id: int
@@ -358,6 +360,7 @@ class Timestamp(Option):
 
     TYPE: ClassVar[int] = OptionType.TIMESTAMP
     NAME: ClassVar[str] = "Timestamp"
+    REUSABLE: ClassVar[bool] = False
     ALIGN: ClassVar[tuple[int, int]] = (8, 2)
     LENGTH: ClassVar[int | None] = 8
     value: int
@@ -419,6 +422,7 @@ class MessageAuthentication(Option):
 
     TYPE: ClassVar[int] = OptionType.MESSAGE_AUTH
     NAME: ClassVar[str] = "Mobility Message Authentication"
+    REUSABLE: ClassVar[bool] = False
     ALIGN: ClassVar[tuple[int, int]] = (4, 1)
     MIN_LENGTH: ClassVar[int] = 5
     subtype: int
@@ -449,6 +453,7 @@ class MessageIdentification(Option):
 
     TYPE: ClassVar[int] = OptionType.MESSAGE_ID
     NAME: ClassVar[str] = "Mobility Message Identification"
+    REUSABLE: ClassVar[bool] = False
     ALIGN: ClassVar[tuple[int, int]] = (8, 2)
     LENGTH: ClassVar[int | None] = 8
     timestamp: int
