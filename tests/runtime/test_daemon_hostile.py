@@ -167,3 +167,36 @@ def test_forged_evidence_from_an_unknown_mag_is_refused_and_the_binding_stays(ru
     assert state["bindings"][0]["prefix"] == binding["prefix"]
     peer = next(p for p in state["peers"] if p["peer"] == ATTACKER)
     assert (peer["verdict"], peer["reason"]) == ("reject", "malformed")
+
+
+def test_mn_attach_and_detach_wait_for_their_outcome(running):
+    world, _ = running
+
+    def mn(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [
+            sys.executable,
+            "-m",
+            "apmip.cli",
+            "mn",
+            *args,
+            "mn7@apmip.example",
+            "--socket",
+            str(world.control("mag1")),
+            "--wait",
+            "5",
+        ]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    attached = mn("attach")
+    assert attached.returncode == 0, attached.stdout + attached.stderr
+    assert attached.stdout.startswith("attach mn7@apmip.example: binding-established in ")
+    assert "prefix=2001:db8:8000:1::/64 lifetime=60.0" in attached.stdout  # second prefix
+    assert any(b["mn"] == "mn7@apmip.example" for b in show(world, "lma")["bindings"])
+    detached = mn("detach")
+    assert detached.returncode == 0
+    assert detached.stdout.startswith("detach mn7@apmip.example: binding-removed in ")
+    again = mn("detach")
+    assert (again.returncode, again.stdout.strip()) == (
+        1,
+        "detach mn7@apmip.example: detach-unknown",
+    )

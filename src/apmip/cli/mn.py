@@ -24,20 +24,42 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=1,
         help="Handoff Indicator (RFC 5213 section 8.4; 1 = new interface)",
     )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        default=0.0,
+        help="wait up to SECONDS for the outcome and print it (exit 1 unless "
+        "the binding was established or removed)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    request = {"op": args.action, "mn": args.mn}
+    request: dict[str, object] = {"op": args.action, "mn": args.mn}
     if args.action == "attach":
         request.update(att=args.att, handoff=args.handoff)
+    if args.wait > 0:
+        request.update(wait=True, timeout=args.wait)
     try:
-        answer = socket_request(args.socket, request)
+        answer = socket_request(args.socket, request, timeout=args.wait + 5.0)
     except (OSError, ValueError) as exc:
         print(f"apmip mn: cannot reach {args.socket}: {exc} (is the MAG running?)")
         return 1
     if not answer.get("ok"):
         print(f"apmip mn: {answer.get('error')}")
         return 1
-    print(f"{args.action} {args.mn}: sent")
-    return 0
+    outcome = answer.get("outcome")
+    if outcome is None:
+        print(f"{args.action} {args.mn}: sent")
+        return 0
+    detail = outcome.get("detail", {})
+    facts = " ".join(f"{k}={v}" for k, v in detail.items() if k != "latency")
+    latency = detail.get("latency")
+    took = f" in {latency * 1000:.1f} ms" if isinstance(latency, int | float) else ""
+    print(f"{args.action} {args.mn}: {outcome['kind']}{took} {facts}".rstrip())
+    return (
+        0
+        if outcome["kind"] in ("binding-established", "binding-refreshed", "binding-removed")
+        else 1
+    )

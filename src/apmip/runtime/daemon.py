@@ -226,6 +226,9 @@ class Daemon:
                 if request.get("op") == "events":
                     await self._stream_events(writer, bool(request.get("trace")))
                     return
+                if request.get("wait") and request.get("op") in ("attach", "detach"):
+                    await _write(writer, await self._command_and_wait(request))
+                    continue
                 await _write(writer, self._command(request))
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -245,6 +248,29 @@ class Daemon:
             self._subscribers.remove(queue)
             if with_trace:
                 self._tracers.remove(queue)
+
+    async def _command_and_wait(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Run attach/detach and answer with the event that ends it (or a timeout)."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._subscribers.append(queue)
+        try:
+            answer = self._command(request)
+            if not answer.get("ok"):
+                return answer
+            timeout = request.get("timeout", 10.0)
+            if not isinstance(timeout, int | float) or not 0 < timeout <= 300:
+                return {"ok": False, "error": "'timeout' must be a number of seconds, 0..300"}
+            deadline = self.clock() + float(timeout)
+            while (left := deadline - self.clock()) > 0:
+                try:
+                    event = await asyncio.wait_for(queue.get(), left)
+                except TimeoutError:
+                    break
+                if event.get("mn") == request["mn"] and event.get("kind") in _OUTCOMES:
+                    return {"ok": True, "outcome": event}
+            return {"ok": False, "error": f"no outcome within {timeout} s"}
+        finally:
+            self._subscribers.remove(queue)
 
     def _command(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
@@ -279,6 +305,21 @@ class Daemon:
 async def _write(writer: asyncio.StreamWriter, record: dict[str, Any]) -> None:
     writer.write(json.dumps(record, default=str).encode() + b"\n")
     await writer.drain()
+
+
+# events that end an attach or a detach at a MAG
+_OUTCOMES = frozenset(
+    {
+        "binding-established",
+        "binding-refreshed",
+        "binding-removed",
+        "refused-by-lma",
+        "lma-refused",
+        "registration-failed",
+        "registration-timeout",
+        "detach-unknown",
+    }
+)
 
 
 def _is_refusal(event: Event) -> bool:
