@@ -34,6 +34,9 @@ _NAMED: dict[tuple[type[Any], str], type[enum.IntEnum]] = {
 }
 
 
+_OPAQUE = {"cookie", "keygen_token"}
+
+
 def _name(kind: type[enum.IntEnum], value: int) -> str | None:
     try:
         return kind(value).name
@@ -59,6 +62,10 @@ def _fields(item: Any) -> dict[str, Any]:
         if spec.name.startswith("_") or spec.name == "options":
             continue
         value = getattr(item, spec.name)
+        if spec.name in _OPAQUE and isinstance(value, int):
+            # cookies and tokens are opaque octets, shown as tshark shows them
+            out[spec.name] = f"0x{value:016x}"
+            continue
         out[spec.name.rstrip("_")] = _plain(value)
         kind = _NAMED.get((type(item), spec.name))
         if kind is not None and isinstance(value, int):
