@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from apmip.attest import pki
 from apmip.attest.attester import Attester, PcrBank, Quote
 from apmip.attest.boot import simulate_boot
+from apmip.attest.eventlog import parse_log
 from apmip.attest.events import Event
 from apmip.attest.local import LocalEvidence
 from apmip.attest.measure import config_items, measure, package_items
@@ -82,9 +83,27 @@ def measure_node(config: NodeConfig, attester: Attester, boot: bool) -> tuple[Ev
         if isinstance(attester, SoftwareAttester):
             attester.power_cycle()
         events.extend(simulate_boot(attester))
+    elif config.attestation.boot_log is not None:
+        # a real platform's firmware measured the boot; its log names the components
+        events.extend(_boot_log_events(config))
     items = config_items([config.path, *config.attestation.measure]) + package_items()
     events.extend(measure(attester, items, config.attestation.application_pcr))
     return tuple(events)
+
+
+def _boot_log_events(config: NodeConfig) -> tuple[Event, ...]:
+    path = config.attestation.boot_log
+    assert path is not None
+    try:
+        return parse_log(path.read_bytes()).events()
+    except (OSError, ApmipError) as exc:
+        raise ConfigError(
+            str(config.path),
+            "attestation.boot_log",
+            f"{path}: {exc}",
+            "give the platform's TCG event log, e.g. "
+            "/sys/kernel/security/tpm0/binary_bios_measurements",
+        ) from exc
 
 
 def _boots(config: NodeConfig) -> bool:
@@ -95,7 +114,11 @@ def prepare_attestation(config: NodeConfig) -> NodeAttestation:
     """Open the attester, measure the node, and build its evidence source and verifier."""
     settings = config.attestation
     attester = open_attester(config)
-    events = measure_node(config, attester, _boots(config))
+    try:
+        events = measure_node(config, attester, _boots(config))
+    except BaseException:
+        attester.close()
+        raise
     assert settings.ak_certificate is not None
     ak_der = pki.load_cert(settings.ak_certificate).public_bytes(Encoding.DER)
     chosen = selection(config)
