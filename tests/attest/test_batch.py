@@ -15,6 +15,7 @@ from apmip.attest.batch import (
     merkle_root,
     root_from_path,
 )
+from apmip.attest.binding import EXTRA_CLAIM, encode_claim
 from apmip.attest.evidence import Evidence
 from apmip.attest.verifier import Verifier
 from apmip.errors import EvidenceError
@@ -79,6 +80,17 @@ def test_one_quote_answers_every_challenge(node: Node, verifier: Verifier) -> No
         assert (result.verdict, result.reason) == ("accept", "ok")
     # each reply proves only its own challenge
     result = verifier.appraise(replies[1], NONCES[2], CONTEXTS[2])
+    assert (result.reason, result.aspect) == ("replay", "instance-identity")
+    assert result.message == (
+        f"the quote answers an earlier nonce {NONCES[1].hex()}, not {NONCES[2].hex()}; "
+        "it was also bound to mn_id b'mn1', not b'mn2', sequence 1, not 2"
+    )
+    # without the claimed binding the refusal cannot say more than that the nonce differs
+    bare = dataclasses.replace(
+        Evidence.from_bytes(replies[1]),
+        extras=tuple(e for e in Evidence.from_bytes(replies[1]).extras if e[0] != EXTRA_CLAIM),
+    )
+    result = verifier.appraise(bare.to_bytes(), NONCES[2], CONTEXTS[2])
     assert (result.reason, result.aspect) == ("nonce", "instance-identity")
     assert "through leaf 1 of 5" in result.message
 
@@ -86,11 +98,15 @@ def test_one_quote_answers_every_challenge(node: Node, verifier: Verifier) -> No
 def test_swapped_or_forged_proof_is_refused(node: Node, verifier: Verifier) -> None:
     replies = node.local.produce_batch(list(zip(NONCES, CONTEXTS, strict=True)))
     first, second = Evidence.from_bytes(replies[0]), Evidence.from_bytes(replies[1])
+    # the second reply's proof and claim are genuine for its own challenge, not this one
     swapped = dataclasses.replace(first, extras=second.extras).to_bytes()
+    assert verifier.appraise(swapped, NONCES[0], CONTEXTS[0]).reason == "replay"
+    proof_only = tuple(e for e in second.extras if e[0] == EXTRA_BATCH)
+    swapped = dataclasses.replace(first, extras=proof_only).to_bytes()
     assert verifier.appraise(swapped, NONCES[0], CONTEXTS[0]).reason == "nonce"
     no_proof = dataclasses.replace(first, extras=()).to_bytes()
     assert verifier.appraise(no_proof, NONCES[0], CONTEXTS[0]).reason == "nonce"
-    twice = dataclasses.replace(first, extras=first.extras * 2).to_bytes()
+    twice = dataclasses.replace(first, extras=first.extras[:1] * 2).to_bytes()
     result = verifier.appraise(twice, NONCES[0], CONTEXTS[0])
     assert (result.reason, result.message) == (
         "malformed",
@@ -105,4 +121,5 @@ def test_single_evidence_is_unchanged_by_batching(node: Node, verifier: Verifier
     assert verifier.appraise(only, NONCE, CONTEXT).reason == "ok"
     assert Evidence.from_bytes(only).extras == (
         (EXTRA_BATCH, bytes.fromhex("000000000000000100")),
+        (EXTRA_CLAIM, encode_claim(NONCE, CONTEXT)),
     )

@@ -9,6 +9,7 @@ import pytest
 
 from apmip.attest import pki
 from apmip.attest.attester import PcrBank
+from apmip.attest.binding import EXTRA_CLAIM, encode_claim
 from apmip.attest.boot import BOOT_CHAIN, simulate_boot
 from apmip.attest.evidence import Evidence
 from apmip.attest.local import DEFAULT_SELECTION
@@ -47,41 +48,74 @@ def test_genuine_evidence_is_accepted(node: Node, verifier: Verifier, pki_dir: P
 
 def test_evidence_size_for_eight_sha256_pcrs(node: Node) -> None:
     evidence = Evidence.from_bytes(node.evidence())
-    base = dataclasses.replace(evidence, hints=())
+    base = dataclasses.replace(evidence, hints=(), extras=())
     # 1 version + 2+attest + 2+signature(72) + 32 digest + 1 + 8*(3+32) + 1 extras
     attest_len = len(evidence.attest)
     assert len(evidence.signature) == 72
     assert len(base.to_bytes()) == 1 + 2 + attest_len + 2 + 72 + 32 + 1 + 8 * 35 + 1
     assert len(base.to_bytes()) < 600
+    # the claimed binding: nonce, role, addresses, MN identifier, sequence, each prefixed
+    claim = dict(evidence.extras)[EXTRA_CLAIM]
+    assert claim == encode_claim(NONCE, CONTEXT)
+    assert len(claim) == 1 + 16 + 1 + 3 + 1 + 11 + 1 + 13 + 1 + len(CONTEXT.mn_id) + 2
     assert len(node.evidence()) < 1500
 
 
 @pytest.mark.parametrize(
-    ("nonce", "context"),
+    ("nonce", "context", "reason", "detail"),
     [
-        (bytes(range(1, 17)), CONTEXT),
-        (NONCE, dataclasses.replace(CONTEXT, receiver="2001:db8::101")),
-        (NONCE, dataclasses.replace(CONTEXT, sender="2001:db8::2")),
-        (NONCE, dataclasses.replace(CONTEXT, mn_id=b"mn2@example")),
-        (NONCE, dataclasses.replace(CONTEXT, sequence=8)),
-        (NONCE, dataclasses.replace(CONTEXT, role="lma")),
+        (
+            bytes(range(1, 17)),
+            CONTEXT,
+            "replay",
+            f"the quote answers an earlier nonce {bytes(range(1, 17)).hex()}, not {NONCE.hex()}",
+        ),
+        (
+            NONCE,
+            dataclasses.replace(CONTEXT, receiver="2001:db8::101"),
+            "relay",
+            "receiver '2001:db8::101', not '2001:db8::100'",
+        ),
+        (
+            NONCE,
+            dataclasses.replace(CONTEXT, sender="2001:db8::2"),
+            "relay",
+            "sender '2001:db8::2', not '2001:db8::1'",
+        ),
+        (
+            NONCE,
+            dataclasses.replace(CONTEXT, mn_id=b"mn2@example"),
+            "relay",
+            "mn_id b'mn2@example', not b'mn1@example'",
+        ),
+        (NONCE, dataclasses.replace(CONTEXT, sequence=8), "relay", "sequence 8, not 7"),
+        (NONCE, dataclasses.replace(CONTEXT, role="lma"), "relay", "role 'lma', not 'mag'"),
     ],
     ids=["old-nonce", "other-peer", "other-sender", "other-mn", "other-sequence", "other-role"],
 )
 def test_replayed_or_relayed_evidence_is_refused(
-    node: Node, verifier: Verifier, nonce: bytes, context: object
+    node: Node, verifier: Verifier, nonce: bytes, context: object, reason: str, detail: str
 ) -> None:
     evidence = node.evidence(nonce, context)  # type: ignore[arg-type]
     result = verifier.appraise(evidence, NONCE, CONTEXT)
     assert (result.verdict, result.reason, result.aspect) == (
         "reject",
-        "nonce",
+        reason,
         "instance-identity",
     )
-    assert NONCE.hex() in result.message
+    assert result.message.endswith(detail)
     assert result.tier("instance-identity") == "contraindicated"
     assert result.tier("hardware") == "affirming"
     assert result.tier("executables") == "none"
+
+
+def test_a_false_claim_changes_nothing_but_the_wording(node: Node, verifier: Verifier) -> None:
+    """A claimed binding that is not what the quote signed is ignored: still refused, as
+    "nonce", never accepted."""
+    genuine = Evidence.from_bytes(node.evidence(bytes(range(1, 17)), CONTEXT))
+    lie = dataclasses.replace(genuine, extras=((EXTRA_CLAIM, encode_claim(NONCE, CONTEXT)),))
+    result = verifier.appraise(lie.to_bytes(), NONCE, CONTEXT)
+    assert (result.verdict, result.reason) == ("reject", "nonce")
 
 
 def _locate(data: bytes, part: bytes) -> int:

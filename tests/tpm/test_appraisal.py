@@ -107,7 +107,7 @@ def test_one_quote_verified_then_refused_three_ways(make: MakePlatform, pki_dir:
     verifier = verifier_for(pki_dir, references)
     evidence = p.evidence()
     assert verifier.appraise(evidence, NONCE, CONTEXT).reason == "ok"
-    assert verifier.appraise(evidence, bytes(16), CONTEXT).reason == "nonce"
+    assert verifier.appraise(evidence, bytes(16), CONTEXT).reason == "replay"
     parsed = Evidence.from_bytes(evidence)
     for part in ("attest", "signature"):
         flipped = bytearray(getattr(parsed, part))
@@ -127,33 +127,48 @@ def test_replayed_quote_from_an_earlier_nonce(make: MakePlatform, pki_dir: Path)
     result = verifier.appraise(earlier, NONCE, CONTEXT)
     assert (result.verdict, result.reason, result.aspect) == (
         "reject",
-        "nonce",
+        "replay",
         "instance-identity",
     )
-    assert f"does not answer nonce {NONCE.hex()}" in result.message
+    assert result.message == (
+        f"the quote answers an earlier nonce {bytes(range(100, 116)).hex()}, not {NONCE.hex()}"
+    )
 
 
 @pytest.mark.parametrize(
-    "other",
+    ("other", "detail"),
     [
-        dataclasses.replace(CONTEXT, receiver="2001:db8::200"),
-        dataclasses.replace(CONTEXT, sender="2001:db8::2"),
-        dataclasses.replace(CONTEXT, mn_id=b"mn2@example"),
-        dataclasses.replace(CONTEXT, sequence=8),
+        (
+            dataclasses.replace(CONTEXT, receiver="2001:db8::200"),
+            "receiver '2001:db8::200', not '2001:db8::100'",
+        ),
+        (
+            dataclasses.replace(CONTEXT, sender="2001:db8::2"),
+            "sender '2001:db8::2', not '2001:db8::1'",
+        ),
+        (
+            dataclasses.replace(CONTEXT, mn_id=b"mn2@example"),
+            "mn_id b'mn2@example', not b'mn1@example'",
+        ),
+        (dataclasses.replace(CONTEXT, sequence=8), "sequence 8, not 7"),
     ],
     ids=["other-lma", "other-mag", "other-mobile-node", "other-sequence"],
 )
-def test_quote_bound_to_another_exchange(make: MakePlatform, pki_dir: Path, other: object) -> None:
+def test_quote_bound_to_another_exchange(
+    make: MakePlatform, pki_dir: Path, other: object, detail: str
+) -> None:
     p = make()
     verifier = verifier_for(pki_dir, p.references())
     evidence = p.evidence(NONCE, other)  # type: ignore[arg-type]
     result = verifier.appraise(evidence, NONCE, CONTEXT)
     assert (result.verdict, result.reason, result.aspect) == (
         "reject",
-        "nonce",
+        "relay",
         "instance-identity",
     )
-    assert "for mag 2001:db8::1 -> 2001:db8::100, MN b'mn1@example', sequence 7" in result.message
+    assert result.message == (
+        f"the quote answers this nonce but was bound to another exchange: {detail}"
+    )
 
 
 # -- one flipped bit anywhere --

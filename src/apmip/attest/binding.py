@@ -84,3 +84,51 @@ def qualifying_data(nonce: bytes, context: SignallingContext) -> bytes:
     h.update(struct.pack(">H", len(nonce)) + nonce)
     h.update(context.encode())
     return h.digest()
+
+
+# Evidence extra type carrying the (nonce, context) the producer bound its quote to. It is
+# not trusted as such: it only counts when its qualifying data is the quote's signed
+# extraData, and then it lets a refusal say whether an old nonce was replayed or evidence was
+# relayed from another exchange, and which field differs.
+EXTRA_CLAIM = 3
+
+
+def encode_claim(nonce: bytes, context: SignallingContext) -> bytes:
+    return struct.pack(">B", len(nonce)) + nonce + context.encode()
+
+
+def decode_claim(data: bytes) -> tuple[bytes, SignallingContext] | None:
+    """The claimed nonce and context, or None when the bytes are not a well-formed claim."""
+    fields: list[bytes] = []
+    at = 0
+    for _ in range(5):  # nonce, role, sender, receiver, mn_id
+        if at >= len(data) or at + 1 + data[at] > len(data):
+            return None
+        fields.append(data[at + 1 : at + 1 + data[at]])
+        at += 1 + data[at]
+    if len(data) != at + 2:
+        return None
+    nonce, role, sender, receiver, mn_id = fields
+    try:
+        context = SignallingContext(
+            role.decode(),
+            sender.decode(),
+            receiver.decode(),
+            mn_id,
+            struct.unpack_from(">H", data, at)[0],
+        )
+    except (AttestationError, UnicodeDecodeError):
+        return None
+    return nonce, context
+
+
+def context_differences(expected: SignallingContext, found: SignallingContext) -> list[str]:
+    """Which fields of ``found`` differ from ``expected``, as "field X, not Y" phrases."""
+    out = []
+    for name in ("role", "sender", "receiver", "mn_id", "sequence"):
+        want, got = getattr(expected, name), getattr(found, name)
+        if name in ("sender", "receiver"):
+            want, got = _canonical_address(want), _canonical_address(got)
+        if want != got:
+            out.append(f"{name} {got!r}, not {want!r}")
+    return out

@@ -13,7 +13,12 @@ from collections.abc import Iterable, Sequence
 
 from apmip.attest.attester import Attester, PcrBank, Quote
 from apmip.attest.batch import EXTRA_BATCH, MAX_LEAVES, BatchProof, all_paths
-from apmip.attest.binding import SignallingContext, qualifying_data
+from apmip.attest.binding import (
+    EXTRA_CLAIM,
+    SignallingContext,
+    encode_claim,
+    qualifying_data,
+)
 from apmip.attest.events import Event
 from apmip.attest.evidence import Evidence, PcrValue
 from apmip.errors import TpmError
@@ -49,7 +54,8 @@ class LocalEvidence:
     def produce(self, nonce: bytes, context: SignallingContext) -> bytes:
         """Quote over the qualifying data of ``nonce`` and ``context``; Evidence bytes."""
         quote = self.attester.quote(qualifying_data(nonce, context), self.selection)
-        return self._evidence(quote, ()).to_bytes()
+        claim = ((EXTRA_CLAIM, encode_claim(nonce, context)),)
+        return self._evidence(quote, claim).to_bytes()
 
     def produce_batch(self, challenges: Sequence[tuple[bytes, SignallingContext]]) -> list[bytes]:
         """Answer several challenges with one quote over the Merkle root of their qualifying
@@ -63,7 +69,8 @@ class LocalEvidence:
         out = []
         for index, path in enumerate(paths):
             proof = BatchProof(index, len(leaves), path)
-            extras = ((EXTRA_BATCH, proof.encode()),)
+            nonce, context = challenges[index]
+            extras = ((EXTRA_BATCH, proof.encode()), (EXTRA_CLAIM, encode_claim(nonce, context)))
             out.append(dataclasses.replace(base, extras=extras).to_bytes())
         return out
 

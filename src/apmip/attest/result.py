@@ -41,6 +41,8 @@ HARD_REASONS = frozenset(
         "scheme",
         "not-a-quote",
         "nonce",
+        "replay",
+        "relay",
         "pcr-selection",
         "pcr-digest",
         "counter-rollback",

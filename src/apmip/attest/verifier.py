@@ -36,7 +36,13 @@ from types import MappingProxyType
 from apmip.attest import tpm2
 from apmip.attest.attester import PcrBank
 from apmip.attest.batch import EXTRA_BATCH, BatchProof
-from apmip.attest.binding import SignallingContext, qualifying_data
+from apmip.attest.binding import (
+    EXTRA_CLAIM,
+    SignallingContext,
+    context_differences,
+    decode_claim,
+    qualifying_data,
+)
 from apmip.attest.eventlog import EventLog
 from apmip.attest.events import EventHint
 from apmip.attest.evidence import Evidence, PcrValue
@@ -58,6 +64,8 @@ class _Wanted:
 
     extra: bytes | None
     what: str
+    nonce: bytes | None = None
+    context: SignallingContext | None = None
 
 
 class _Appraisal:
@@ -130,6 +138,8 @@ class Verifier:
                 qualifying_data(nonce, context),
                 f"nonce {nonce.hex()} for {context.role} {context.sender} -> "
                 f"{context.receiver}, MN {context.mn_id!r}, sequence {context.sequence}",
+                nonce,
+                context,
             )
         except AttestationError as exc:
             wanted = _Wanted(None, str(exc))
@@ -242,6 +252,7 @@ class Verifier:
                 )
             expected, how = root, f" through leaf {proofs[0].index} of {proofs[0].size}"
         if not hmac.compare_digest(attest.extra_data, expected):
+            _refuse_binding(evidence, attest.extra_data, proofs, wanted)
             raise VerificationError(
                 "nonce",
                 f"extraData {attest.extra_data.hex()} does not answer {wanted.what}{how} "
@@ -314,6 +325,43 @@ class Verifier:
                 best = (passed, error)
         assert best is not None
         state.soft(best[1].reason, best[1].aspect, str(best[1]))
+
+
+def _refuse_binding(
+    evidence: Evidence, extra_data: bytes, proofs: list[BatchProof], wanted: _Wanted
+) -> None:
+    """Say "replay" or "relay" when the evidence's claimed binding is what it really signed.
+
+    The claim proves itself: its qualifying data (through the batch path, if any) must be the
+    signed extraData. A claim that does not is ignored and the refusal stays "nonce"."""
+    if wanted.nonce is None or wanted.context is None:
+        return
+    claims = [d for kind, d in evidence.extras if kind == EXTRA_CLAIM]
+    claimed = decode_claim(claims[0]) if len(claims) == 1 else None
+    if claimed is None:
+        return
+    nonce, context = claimed
+    try:
+        leaf = qualifying_data(nonce, context)
+    except AttestationError:
+        return
+    signed = proofs[0].root(leaf) if proofs else leaf
+    if signed is None or not hmac.compare_digest(signed, extra_data):
+        return
+    differences = context_differences(wanted.context, context)
+    if not hmac.compare_digest(nonce, wanted.nonce):
+        where = f"; it was also bound to {', '.join(differences)}" if differences else ""
+        raise VerificationError(
+            "replay",
+            f"the quote answers an earlier nonce {nonce.hex()}, not {wanted.nonce.hex()}{where}",
+            "instance-identity",
+        )
+    raise VerificationError(
+        "relay",
+        f"the quote answers this nonce but was bound to another exchange: "
+        f"{', '.join(differences)}",
+        "instance-identity",
+    )
 
 
 def _show_select(select: Iterable[tuple[str, tuple[int, ...]]]) -> str:
