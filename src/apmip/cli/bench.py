@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sys
 
 # benchmark modules under apmip.bench, in the order they run
 SUITES = ("codec", "appraisal", "protocol")
@@ -24,6 +25,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    unknown = [name for name in args.suites if name not in SUITES]
+    if unknown:
+        print(
+            f"apmip bench: unknown suite {unknown[0]!r}; choose from {', '.join(SUITES)}",
+            file=sys.stderr,
+        )
+        return 2
     results = []
     for name in args.suites or SUITES:
         try:
