@@ -7,7 +7,13 @@ from ipaddress import IPv6Address, IPv6Network
 from apmip.wire import mh
 from apmip.wire.attestation import read_attestation
 from apmip.wire.messages import BindingAck, BindingUpdate
-from apmip.wire.options import HomeNetworkPrefix, Timestamp
+from apmip.wire.options import (
+    AccessTechnologyType,
+    HandoffIndicator,
+    HomeNetworkPrefix,
+    MobileNodeIdentifier,
+    Timestamp,
+)
 
 from .pair import LMA, build, kinds
 
@@ -219,3 +225,31 @@ def test_missing_options_get_their_rfc_status():
         mh.encode(pbu, src=IPv6Address(MAG1), dst=IPv6Address(LMA)), MAG1, net.now
     )
     assert mh.decode(out.datagrams[0].data).status == 160  # MISSING_MN_IDENTIFIER_OPTION
+
+
+def test_a_flood_of_sources_cannot_grow_the_trust_table_or_evict_trusted_peers():
+    net = build({MAG1: b"mag-good"})
+    attach(net, MAG1)
+    net.lma.trust.max_peers = 64
+    for i in range(500):
+        source = f"2001:db8:f::{i:x}"
+        pbu = BindingUpdate(
+            sequence=i,
+            lifetime=10,
+            ack=True,
+            proxy=True,
+            options=(
+                MobileNodeIdentifier(identifier=f"x{i}@flood".encode()),
+                HomeNetworkPrefix(prefix=IPv6Network("::/0")),
+                HandoffIndicator(value=1),
+                AccessTechnologyType(value=4),
+                Timestamp.from_seconds(net.now),
+            ),
+        )
+        data = mh.encode(pbu, src=IPv6Address(source), dst=IPv6Address(LMA))
+        (reply,) = net.lma.receive(data, source, net.now).datagrams
+        assert mh.decode(reply.data).status == 220  # each one challenged, nothing registered
+    assert len(net.lma.trust.peers) <= 64
+    assert net.lma.trust.evictions >= 1
+    assert net.lma.trust.trusted(MAG1, net.now)  # the MAG with a session was kept
+    assert net.lma.cache[MN].mag == MAG1

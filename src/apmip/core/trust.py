@@ -25,6 +25,8 @@ from apmip.attest.binding import SignallingContext
 log = logging.getLogger(__name__)
 
 NONCE_SIZE = 32
+# peers remembered at most; beyond, those without a trust session are forgotten first
+MAX_PEERS = 4096
 
 
 class Appraiser(Protocol):
@@ -125,6 +127,7 @@ class TrustTable:
         settings: TrustSettings,
         appraiser: Appraiser | None,
         nonces: Callable[[int], bytes],
+        max_peers: int = MAX_PEERS,
     ) -> None:
         if settings.enabled and appraiser is None:
             raise ValueError("attestation is enabled but no appraiser was given")
@@ -132,12 +135,31 @@ class TrustTable:
         self._appraiser = appraiser
         self._nonces = nonces
         self.peers: dict[str, PeerTrust] = {}
+        self.max_peers = max_peers
+        self.evictions = 0
 
     def get(self, peer: str) -> PeerTrust:
         entry = self.peers.get(peer)
         if entry is None:
+            if len(self.peers) >= self.max_peers:
+                self._evict()
             entry = self.peers[peer] = PeerTrust(peer)
         return entry
+
+    def _evict(self) -> None:
+        """Bound the table against floods from many (possibly spoofed) sources: forget the
+        peers without a trust session, those heard from longest ago first."""
+        idle = sorted(
+            (p for p in self.peers.values() if p.expires == 0.0),
+            key=lambda p: max(p.nonce_issued, p.appraised_at or 0.0),
+        )
+        victims = idle[: max(1, len(self.peers) // 2)]
+        for entry in victims:
+            del self.peers[entry.peer]
+        self.evictions += 1
+        log.warning(
+            "trust table full (%d peers): forgot %d idle peers", self.max_peers, len(victims)
+        )
 
     def trusted(self, peer: str, now: float) -> bool:
         if not self.settings.enabled:
