@@ -63,7 +63,7 @@ def seed(corpus: Path) -> None:
     from tests.wire.test_independent_decoders import PBU as FULL_PBU
     from tests.wire.test_message_vectors import VECTORS as MESSAGES
     from tests.wire.test_option_vectors import VECTORS as OPTIONS
-    from tests.wire.test_vectors_phase1 import PBA, PBU
+    from tests.wire.test_pbu_pba_vectors import PBA, PBU
 
     seeds = [PBU, PBA, encode(FULL_PBU), encode(FULL_PBA)]
     seeds += [bytes.fromhex(v) for _, v in MESSAGES]
