@@ -56,7 +56,7 @@ def test_commands_run_in_the_callers_folder(tmp_path):
 
 
 def test_run_through_a_relative_path_finds_its_venv(tmp_path):
-    project = fake_project(tmp_path)
+    fake_project(tmp_path)
     done = subprocess.run(
         ["project/run", "apmip", "show"],
         cwd=tmp_path,
