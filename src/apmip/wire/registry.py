@@ -1,10 +1,12 @@
 """Number registries of the Mobility Header, as enums named after their RFCs.
 
 This module owns the numbers only: no parsing, no I/O. Every value here was checked against
-the RFC text that assigns it (the RFCs are cited per member); values that the IANA
-"mobility-parameters" registry holds but whose RFC this project does not carry are left out
-rather than guessed. The codec never refuses a number just because it is missing here: unknown
-MH types, option types, status codes and enum values decode and survive a round trip.
+the RFC text that assigns it (the RFCs are cited per member), except where a member says it
+was checked against copies of the IANA "mobility-parameters" registry instead (the 3GPP and
+3GPP2 Access Technology Types, the RFC 3963 status codes); values that could be confirmed
+neither way are left out rather than guessed. The codec never refuses a number just because
+it is missing here: unknown MH types, option types, status codes and enum values decode and
+survive a round trip.
 """
 
 from __future__ import annotations
@@ -166,6 +168,14 @@ class Status(enum.IntEnum):
     EXPIRED_NONCES = 138
     #: Registration type change disallowed, RFC 6275 section 6.1.8
     REGISTRATION_TYPE_CHANGE_DISALLOWED = 139
+    #: Mobile Router Operation not permitted, RFC 3963 (NEMO; number as in the IANA registry)
+    MOBILE_ROUTER_OPERATION_NOT_PERMITTED = 140
+    #: Invalid Prefix, RFC 3963 (NEMO; number as in the IANA registry)
+    INVALID_PREFIX = 141
+    #: Not Authorized for Prefix, RFC 3963 (NEMO; number as in the IANA registry)
+    NOT_AUTHORIZED_FOR_PREFIX = 142
+    #: Forwarding Setup failed (prefixes missing), RFC 3963 (number as in the IANA registry)
+    FORWARDING_SETUP_FAILED = 143
     #: MIPV6-ID-MISMATCH, RFC 4285 section 8
     MIPV6_ID_MISMATCH = 144
     #: MIPV6-MESG-ID-REQD, RFC 4285 section 8
@@ -241,24 +251,41 @@ class HandoffIndicator(enum.IntEnum):
 
 
 class AccessTechnologyType(enum.IntEnum):
-    """Access Technology Type values (RFC 5213 section 8.5).
+    """Access Technology Type values (RFC 5213 section 8.5 and the IANA registry it created).
 
-    Only 0-5 are assigned by an RFC this project carries. IANA has since assigned more
-    (the 3GPP and 3GPP2 radio technologies) in its registry; the codec passes any value 0-255
-    through, so those decode as plain integers.
+    0-5 are assigned by RFC 5213 section 8.5. 6-12 come from the IANA "Access Technology Type
+    Option Type Values" registry (mobility-parameters), which cites 3GPP TS 29.275 for the 3GPP
+    values and 3GPP2 X.S0011 / X.S0054 / X.S0057 / X.P0061 for the 3GPP2 ones; the numbers
+    were checked against three independent copies of that registry. Values IANA assigned later
+    (such as 13, 3GPP NB-IoT) were not confirmed and are left out. The codec passes any value
+    0-255 through, so a value missing here decodes as a plain integer.
     """
 
     RESERVED = 0
-    #: Virtual ("Logical Network Interface")
+    #: Virtual ("Logical Network Interface"), RFC 5213 section 8.5
     VIRTUAL = 1
-    #: PPP ("Point-to-Point Protocol")
+    #: PPP ("Point-to-Point Protocol"), RFC 5213 section 8.5
     PPP = 2
-    #: IEEE 802.3 ("Ethernet")
+    #: IEEE 802.3 ("Ethernet"), RFC 5213 section 8.5
     IEEE_802_3 = 3
-    #: IEEE 802.11a/b/g ("Wireless LAN")
+    #: IEEE 802.11a/b/g ("Wireless LAN"), RFC 5213 section 8.5
     IEEE_802_11 = 4
-    #: IEEE 802.16e ("WIMAX")
+    #: IEEE 802.16e ("WIMAX"), RFC 5213 section 8.5
     IEEE_802_16E = 5
+    #: 3GPP GERAN (GSM/EDGE radio), IANA registry, 3GPP TS 29.275
+    GERAN = 6
+    #: 3GPP UTRAN (UMTS radio), IANA registry, 3GPP TS 29.275
+    UTRAN = 7
+    #: 3GPP E-UTRAN (LTE radio), IANA registry, 3GPP TS 29.275
+    E_UTRAN = 8
+    #: 3GPP2 eHRPD, IANA registry, 3GPP2 X.S0057
+    EHRPD = 9
+    #: 3GPP2 HRPD, IANA registry, 3GPP2 X.P0061
+    HRPD = 10
+    #: 3GPP2 1xRTT, IANA registry, 3GPP2 X.S0011
+    ONE_X_RTT = 11
+    #: 3GPP2 UMB, IANA registry, 3GPP2 X.S0054
+    UMB = 12
 
 
 class MNIdSubtype(enum.IntEnum):
