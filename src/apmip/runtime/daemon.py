@@ -64,7 +64,6 @@ class Daemon:
         self.clock = clock
         self.capture = capture
         self._transport: asyncio.DatagramTransport | None = None
-        self._ports = dict(config.mag_ports)
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
@@ -143,8 +142,6 @@ class Daemon:
     def on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
         host, port = addr[0], addr[1]
         now = self.clock()
-        # RFC 5844 section 7.4: answers go to the port the request came from
-        self._ports[host] = port
         self._record(data, (host, port), (self.config.address, self.config.port), now)
         trace.debug("rx %d bytes from %s:%d", len(data), host, port)
         self._trace("rx", host, data, now)
@@ -154,11 +151,22 @@ class Daemon:
             self.engine.counters["internal_errors"] += 1
             log.exception("internal error handling %d bytes from %s", len(data), host)
             return
-        self._apply(output)
+        self._apply(output, (host, port))
 
-    def _apply(self, output: Output) -> None:
+    def _port_for(self, peer: str, cause: tuple[str, int] | None) -> int:
+        """The UDP port a datagram to ``peer`` goes to.
+
+        RFC 5844 section 7.4: an LMA answers to the source port of the PBU it answers (the
+        MAG may sit behind a NAT). A MAG always sends to its configured LMA port: the source
+        port of whatever arrived from that address proves nothing.
+        """
+        if isinstance(self.engine, LmaEngine) and cause is not None and cause[0] == peer:
+            return cause[1]
+        return self.config.mag_ports.get(peer, self.config.port)
+
+    def _apply(self, output: Output, cause: tuple[str, int] | None = None) -> None:
         for datagram in output.datagrams:
-            port = self._ports.get(datagram.peer, self.config.port)
+            port = self._port_for(datagram.peer, cause)
             if self._transport is not None:
                 self._transport.sendto(datagram.data, (datagram.peer, port))
             self._record(
