@@ -2,8 +2,10 @@
 
 Each frame gets one block: the message with its fields and options, apmip's attestation
 options spelled out; a malformed frame gets one line saying what is wrong; other traffic gets
-one "skipped" line. Exit status: 0 when the file was read (even with malformed packets in
-it), 1 when the file ended in the middle of a record, 2 when it is not a capture at all.
+one "skipped" line. Only a regular file is read, one record at a time, and the text output is
+printed as the frames are read. Exit status: 0 when the file was read (even with malformed
+packets in it), 1 when the file ended in the middle of a record or a record's length is
+impossible, 2 when it is not a capture file at all.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from apmip.errors import DecodeError
 from apmip.wire import attestation
 from apmip.wire.describe import describe_message
-from apmip.wire.pcap import LINKTYPES, CaptureError, NotMobility, PcapReader
+from apmip.wire.pcap import LINKTYPES, CaptureError, Frame, NotMobility, PcapReader
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,38 +43,47 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
+def iter_frames(reader: PcapReader, strict: bool, vendor_id: int) -> Iterator[dict[str, Any]]:
+    """Every frame as a dict, one at a time; CaptureError when the file stops being readable."""
+    for frame in reader:
+        yield _frame_entry(reader, frame, strict, vendor_id)
+
+
 def decode_frames(
     reader: PcapReader, strict: bool, vendor_id: int
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Every frame as a dict, and the reason reading stopped early (or None)."""
     frames: list[dict[str, Any]] = []
     try:
-        for frame in reader:
-            entry: dict[str, Any] = {"frame": frame.number, "time": frame.timestamp}
-            frames.append(entry)
-            try:
-                packet = reader.mobility(frame)
-            except NotMobility as exc:
-                entry["skipped"] = str(exc)
-                continue
-            except DecodeError as exc:
-                entry["error"] = _error(exc)
-                continue
-            entry.update(src=str(packet.src), dst=str(packet.dst), transport=packet.transport)
-            if packet.sport is not None:
-                entry.update(sport=packet.sport, dport=packet.dport)
-            checksum = packet.checksum_ok()
-            entry["checksum"] = {None: "unused", True: "ok", False: "bad"}[checksum]
-            try:
-                message = packet.decode(verify_checksum=strict)
-            except DecodeError as exc:
-                entry["error"] = _error(exc)
-                continue
-            entry["length"] = len(packet.mh)
-            entry["message"] = describe_message(message, vendor_id)
+        frames.extend(iter_frames(reader, strict, vendor_id))
     except CaptureError as exc:
         return frames, str(exc)
     return frames, None
+
+
+def _frame_entry(reader: PcapReader, frame: Frame, strict: bool, vendor_id: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {"frame": frame.number, "time": frame.timestamp}
+    try:
+        packet = reader.mobility(frame)
+    except NotMobility as exc:
+        entry["skipped"] = str(exc)
+        return entry
+    except DecodeError as exc:
+        entry["error"] = _error(exc)
+        return entry
+    entry.update(src=str(packet.src), dst=str(packet.dst), transport=packet.transport)
+    if packet.sport is not None:
+        entry.update(sport=packet.sport, dport=packet.dport)
+    checksum = packet.checksum_ok()
+    entry["checksum"] = {None: "unused", True: "ok", False: "bad"}[checksum]
+    try:
+        message = packet.decode(verify_checksum=strict)
+    except DecodeError as exc:
+        entry["error"] = _error(exc)
+        return entry
+    entry["length"] = len(packet.mh)
+    entry["message"] = describe_message(message, vendor_id)
+    return entry
 
 
 def _error(exc: DecodeError) -> dict[str, Any]:
@@ -84,21 +96,21 @@ def _error(exc: DecodeError) -> dict[str, Any]:
     }
 
 
+def _tally(summary: dict[str, int], entry: dict[str, Any]) -> None:
+    summary["frames"] += 1
+    for key, kind in (("message", "messages"), ("error", "malformed"), ("skipped", "skipped")):
+        if key in entry:
+            summary[kind] += 1
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         reader = PcapReader(args.file)
     except CaptureError as exc:
         print(f"apmip decode: {exc}", file=sys.stderr)
         return 2
-    frames, stopped = decode_frames(reader, args.strict, args.vendor_id)
-    summary = {
-        "frames": len(frames),
-        "messages": sum(1 for f in frames if "message" in f),
-        "malformed": sum(1 for f in frames if "error" in f),
-        "skipped": sum(1 for f in frames if "skipped" in f),
-    }
     try:
-        _print(args, reader, frames, summary, stopped)
+        stopped = _json(args, reader) if args.json else _text(args, reader)
     except BrokenPipeError:  # the reader of our output went away (| head)
         return 0
     if stopped:
@@ -107,30 +119,38 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print(
-    args: argparse.Namespace,
-    reader: PcapReader,
-    frames: list[dict[str, Any]],
-    summary: dict[str, int],
-    stopped: str | None,
-) -> None:
-    if args.json:
-        document = {
-            "file": args.file,
-            "linktype": reader.linktype,
-            "frames": frames,
-            "summary": summary,
-            "stopped": stopped,
-        }
-        print(json.dumps(document, indent=2))
-    else:
-        for entry in frames:
+def _json(args: argparse.Namespace, reader: PcapReader) -> str | None:
+    frames, stopped = decode_frames(reader, args.strict, args.vendor_id)
+    summary = dict.fromkeys(("frames", "messages", "malformed", "skipped"), 0)
+    for entry in frames:
+        _tally(summary, entry)
+    document = {
+        "file": args.file,
+        "linktype": reader.linktype,
+        "frames": frames,
+        "summary": summary,
+        "stopped": stopped,
+    }
+    print(json.dumps(document, indent=2))
+    return stopped
+
+
+def _text(args: argparse.Namespace, reader: PcapReader) -> str | None:
+    # frames are printed as they are read, so a long capture is never held in memory
+    summary = dict.fromkeys(("frames", "messages", "malformed", "skipped"), 0)
+    stopped = None
+    try:
+        for entry in iter_frames(reader, args.strict, args.vendor_id):
+            _tally(summary, entry)
             print(format_frame(entry))
-        print(
-            f"{summary['frames']} frames: {summary['messages']} messages, "
-            f"{summary['malformed']} malformed, {summary['skipped']} other traffic"
-            f" ({LINKTYPES.get(reader.linktype, reader.linktype)} capture)"
-        )
+    except CaptureError as exc:
+        stopped = str(exc)
+    print(
+        f"{summary['frames']} frames: {summary['messages']} messages, "
+        f"{summary['malformed']} malformed, {summary['skipped']} other traffic"
+        f" ({LINKTYPES.get(reader.linktype, reader.linktype)} capture)"
+    )
+    return stopped
 
 
 _SKIP_KEYS = {"message", "mh_type", "options", "attestation", "type", "option"}

@@ -5,7 +5,8 @@ the Mobility Header inside a captured frame (raw IPv6 or IPv4 / Ethernet / Linux
 capture; IPv6 extension headers; IPv4/UDP port 5436 of RFC 5844), and building real packets
 (IPv6 + Mobility Header with its checksum, IPv4 or IPv6 + UDP with checksums) for daemons
 that record what they send and receive.
-Must never: raise anything but DecodeError for a malformed frame, or read past a frame.
+Must never: raise anything but DecodeError for a malformed frame, read past a frame, or hold
+more than one record of a capture in memory (a damaged length stops the reading instead).
 It is the one module of ``apmip.wire`` that touches files, and only paths the caller names;
 it reads no clock (timestamps come from the caller) and opens no socket.
 """
@@ -13,6 +14,8 @@ it reads no clock (timestamps come from the caller) and opens no socket.
 from __future__ import annotations
 
 import ipaddress
+import os
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +50,9 @@ _UDP = struct.Struct("!HHHH")
 # IPv6 extension headers that may sit before the Mobility Header (RFC 8200 section 4)
 _EXTENSIONS = {0: "Hop-by-Hop", 43: "Routing", 60: "Destination Options"}
 _FRAGMENT = 44
+#: The largest record the reader accepts whatever the snap length says (what tcpdump and
+#: Wireshark accept for most link types); a larger one means a damaged file.
+MAX_RECORD = 262144
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -103,22 +109,25 @@ class MobilityPacket:
 
 
 class PcapReader:
-    """Iterates the frames of a classic pcap file (not pcapng)."""
+    """Iterates the frames of a classic pcap file (not pcapng), one record at a time.
+
+    Only a regular file is read (a device such as /dev/zero, a FIFO or a directory is refused
+    before any byte is read), and never more than one record at a time: a record announcing
+    more than :data:`MAX_RECORD` bytes stops the reading with a :class:`CaptureError`, as a
+    record cut short does. A record longer than the capture's own snap length is read, and
+    :meth:`mobility` reports it as malformed.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        try:
-            with open(path, "rb") as handle:
-                self._data = handle.read()
-        except OSError as exc:
-            raise CaptureError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
-        data = self._data
-        if len(data) < 24:
-            raise CaptureError(f"{self.path}: {len(data)} bytes, too short for a pcap header")
-        magic_le = struct.unpack_from("<I", data)[0]
+        with self._open() as handle:
+            header = self._read(handle, 24)
+        if len(header) < 24:
+            raise CaptureError(f"{self.path}: {len(header)} bytes, too short for a pcap header")
+        magic_le = struct.unpack_from("<I", header)[0]
         if magic_le in (_MAGIC_US, _MAGIC_NS):
             self._order = "<"
-        elif struct.unpack_from(">I", data)[0] in (_MAGIC_US, _MAGIC_NS):
+        elif struct.unpack_from(">I", header)[0] in (_MAGIC_US, _MAGIC_NS):
             self._order = ">"
         elif magic_le == _PCAPNG:
             raise CaptureError(
@@ -128,7 +137,7 @@ class PcapReader:
         else:
             raise CaptureError(f"{self.path}: not a pcap file (magic 0x{magic_le:08x})")
         magic, major, minor, _, _, snaplen, linktype = struct.unpack_from(
-            self._order + "IHHiIII", data
+            self._order + "IHHiIII", header
         )
         self.nanoseconds = magic == _MAGIC_NS
         self.version = (major, minor)
@@ -136,29 +145,74 @@ class PcapReader:
         # the upper bits carry FCS information (pcap-savefile(5)); the type is the low 16
         self.linktype = linktype & 0xFFFF
 
+    def _open(self) -> BinaryIO:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer before it can be refused
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        try:
+            fd = os.open(self.path, flags)
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise CaptureError(f"{self.path}: cannot read: {reason}") from None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            raise CaptureError(
+                f"{self.path}: not a regular file ({_file_kind(mode)}); "
+                "give the path of a pcap capture file"
+            )
+        return os.fdopen(fd, "rb")
+
+    def _read(self, handle: BinaryIO, size: int) -> bytes:
+        try:
+            return handle.read(size)
+        except OSError as exc:
+            raise CaptureError(f"{self.path}: cannot read: {exc.strerror or exc}") from None
+
     def __iter__(self) -> Iterator[Frame]:
-        data, offset, number = self._data, 24, 0
         record = struct.Struct(self._order + "IIII")
         scale = 1e-9 if self.nanoseconds else 1e-6
-        while offset < len(data):
-            number += 1
-            if offset + 16 > len(data):
-                raise CaptureError(f"{self.path}: frame {number}: record header cut short")
-            seconds, fraction, captured, original = record.unpack_from(data, offset)
-            offset += 16
-            if offset + captured > len(data):
-                raise CaptureError(
-                    f"{self.path}: frame {number}: {captured} bytes announced, "
-                    f"{len(data) - offset} left in the file"
-                )
-            yield Frame(
-                number, seconds + fraction * scale, data[offset : offset + captured], original
-            )
-            offset += captured
+        with self._open() as handle:
+            self._read(handle, 24)
+            number = 0
+            while head := self._read(handle, 16):
+                number += 1
+                if len(head) < 16:
+                    raise CaptureError(f"{self.path}: frame {number}: record header cut short")
+                seconds, fraction, captured, original = record.unpack(head)
+                if captured > MAX_RECORD:
+                    raise CaptureError(
+                        f"{self.path}: frame {number}: record announces {captured} bytes, "
+                        f"more than the {MAX_RECORD} a pcap record may hold; the file is damaged"
+                    )
+                data = self._read(handle, captured)
+                if len(data) < captured:
+                    raise CaptureError(
+                        f"{self.path}: frame {number}: {captured} bytes announced, "
+                        f"{len(data)} left in the file"
+                    )
+                yield Frame(number, seconds + fraction * scale, data, original)
 
     def mobility(self, frame: Frame) -> MobilityPacket:
         """The Mobility Header in ``frame``; DecodeError (NotMobility for other traffic)."""
+        if self.snaplen and len(frame.data) > self.snaplen:
+            raise DecodeError(
+                "frame",
+                "captured length",
+                0,
+                f"{len(frame.data)} bytes, more than the capture's snap length {self.snaplen}",
+            )
         return find_mobility(frame.data, self.linktype, frame.wire_length)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "an unknown kind of file")
 
 
 def read(path: str | Path) -> Iterator[tuple[Frame, MobilityPacket | DecodeError]]:
