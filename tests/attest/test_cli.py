@@ -217,3 +217,104 @@ def test_tpm2_quote_from_swtpm_verifies(
     (tmp_path / "msg").write_bytes(bytes(data))
     assert main([*args, "--nonce", "00112233445566778899"]) == 1
     assert json.loads(capsys.readouterr().out)["reason"] == "signature"
+
+
+def _pki_device(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    code = main(["pki", "device", *args])
+    return code, capsys.readouterr().out
+
+
+def test_pki_device_never_replaces_a_device_silently(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pki_dir, folder = tmp_path / "pki", tmp_path / "pki/devices/mag1"
+    assert main(["pki", "init", str(pki_dir)]) == 0
+    assert _pki_device(capsys, str(pki_dir), "mag1", "--serial", "M-1")[0] == 0
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    code, out = _pki_device(capsys, str(pki_dir), "mag1", "--serial", "M-1")
+    assert code == 1
+    assert out == (
+        f"apmip pki device: {folder} already holds device 'mag1' (idevid.cert.pem, "
+        "idevid.key.pem, ak.cert.pem, ak.key.pem); pass --force to replace its keys and "
+        "certificates (the old ones stop being trusted), or choose another name\n"
+    )
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert _pki_device(capsys, str(pki_dir), "mag1", "--serial", "M-1", "--force")[0] == 0
+    after = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert sorted(after) == sorted(before)
+    assert all(after[name] != before[name] for name in before)
+
+
+def test_pki_device_refuses_a_serial_in_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pki_dir = tmp_path / "pki"
+    assert main(["pki", "init", str(pki_dir)]) == 0
+    assert _pki_device(capsys, str(pki_dir), "mag1", "--serial", "M-1")[0] == 0
+    for extra in ((), ("--force",)):
+        code, out = _pki_device(capsys, str(pki_dir), "mag2", "--serial", "M-1", *extra)
+        assert code == 1
+        assert out == (
+            "apmip pki device: serial 'M-1' is already used by device 'mag1' "
+            f"({pki_dir / 'devices/mag1/idevid.cert.pem'}); give each device its own serial\n"
+        )
+    assert not (pki_dir / "devices/mag2").exists()
+
+
+def test_pki_device_refuses_an_ak_pem_that_is_no_attestation_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from apmip.attest import pki
+
+    pki_dir = tmp_path / "pki"
+    assert main(["pki", "init", str(pki_dir)]) == 0
+    ca_cert = pki_dir / "ca/ca.cert.pem"
+    ca_public = tmp_path / "ca.pub.pem"
+    ca_public.write_bytes(
+        pki.load_cert(ca_cert)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    garbage = tmp_path / "notes.txt"
+    garbage.write_text("not a key\n")
+    capsys.readouterr()
+    fix = "give the TPM attestation key's public PEM (tpm2_createak ... -u ak.pem -f pem)"
+    cases = [
+        (ca_cert, "is a certificate, not a public key"),
+        (ca_public, "is the CA's own public key, not an attestation key"),
+        (pki_dir / "ca/ca.key.pem", "holds a private key, not a public key"),
+        (garbage, "is not a PEM public key"),
+    ]
+    for path, problem in cases:
+        code, out = _pki_device(
+            capsys, str(pki_dir), "mag2", "--serial", "M-2", "--ak-pem", str(path)
+        )
+        assert code == 1
+        assert out == f"apmip pki device: --ak-pem {path} {problem}; {fix}\n"
+    assert not (pki_dir / "devices/mag2").exists()
+
+
+def test_pki_device_force_with_a_tpm_ak_drops_the_software_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pki_dir, folder = tmp_path / "pki", tmp_path / "pki/devices/mag1"
+    assert main(["pki", "init", str(pki_dir)]) == 0
+    assert _pki_device(capsys, str(pki_dir), "mag1", "--serial", "M-1")[0] == 0
+    ak_pem = tmp_path / "ak.pem"
+    ak_pem.write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    args = (str(pki_dir), "mag1", "--serial", "M-1", "--ak-pem", str(ak_pem), "--force")
+    assert _pki_device(capsys, *args)[0] == 0
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "ak.cert.pem",
+        "idevid.cert.pem",
+        "idevid.key.pem",
+    ]

@@ -212,15 +212,42 @@ def issue_device(
     now: dt.datetime,
     ak_public_pem: bytes | None = None,
     model: str = "apmip-software",
+    *,
+    force: bool = False,
+    ak_source: str = "the AK public key",
 ) -> DevicePaths:
     """Issue an IDevID and an AK certificate for device ``name`` with serial ``serial``.
 
     Without ``ak_public_pem`` a software attestation key is generated and written too.
+    Refuses, before anything is written: a device folder that already holds keys or
+    certificates (unless ``force``), a serial another device of ``directory`` carries, and an
+    AK PEM that is not a public key or is the CA's own key. ``ak_source`` names the PEM in
+    those refusals (the CLI passes the file's path).
     """
     if not name or "/" in name or name.startswith("."):
         raise AttestationError(f"device name {name!r} must be a plain file name")
     ca_key, ca_cert = _load_ca(directory)
     out = directory / "devices" / name
+    existing = [p.name for p in _device_files(out) if p.exists()]
+    if existing and not force:
+        raise AttestationError(
+            f"{out} already holds device {name!r} ({', '.join(existing)}); pass --force to "
+            "replace its keys and certificates (the old ones stop being trusted), or choose "
+            "another name"
+        )
+    other = _device_with_serial(directory, serial, name)
+    if other is not None:
+        raise AttestationError(
+            f"serial {serial!r} is already used by device {other.parent.name!r} ({other}); "
+            "give each device its own serial"
+        )
+    ak_public = None if ak_public_pem is None else _ak_public_key(ak_public_pem, ak_source)
+    if ak_public is not None and _spki(ak_public) == _spki(ca_key.public_key()):
+        raise AttestationError(
+            f"{ak_source} is the CA's own public key, not an attestation key; give the TPM "
+            "attestation key's public PEM (tpm2_createak ... -u ak.pem -f pem)"
+        )
+
     id_key = ec.generate_private_key(ec.SECP256R1())
     id_subject = x509.Name(
         [
@@ -232,13 +259,14 @@ def issue_device(
     )
     idevid = _issue(ca_key, ca_cert, id_subject, id_key.public_key(), now, ak=False)
     ak_key_path: Path | None = None
-    if ak_public_pem is None:
+    if ak_public is None:
         ak_key = ec.generate_private_key(ec.SECP256R1())
-        ak_public: PublicKey = ak_key.public_key()
+        ak_public = ak_key.public_key()
         ak_key_path = out / "ak.key.pem"
         _write_private(ak_key_path, ak_key)
     else:
-        ak_public = load_public_key(ak_public_pem)
+        # a replaced software AK must not outlive its certificate
+        (out / "ak.key.pem").unlink(missing_ok=True)
     ak_subject = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANISATION),
@@ -252,6 +280,51 @@ def issue_device(
     _write_cert(out / "ak.cert.pem", ak_cert)
     return DevicePaths(
         out, out / "idevid.cert.pem", out / "idevid.key.pem", out / "ak.cert.pem", ak_key_path
+    )
+
+
+def _device_files(out: Path) -> tuple[Path, ...]:
+    names = ("idevid.cert.pem", "idevid.key.pem", "ak.cert.pem", "ak.key.pem")
+    return tuple(out / n for n in names)
+
+
+def _device_with_serial(directory: Path, serial: str, name: str) -> Path | None:
+    """The certificate of another device of ``directory`` that carries ``serial``, if any."""
+    devices = directory / "devices"
+    if not devices.is_dir():
+        return None
+    for folder in sorted(devices.iterdir()):
+        if folder.name == name or not folder.is_dir():
+            continue
+        for path in (folder / "idevid.cert.pem", folder / "ak.cert.pem"):
+            if not path.exists():
+                continue
+            try:
+                if device_serial(load_cert(path)) == serial:
+                    return path
+            except AttestationError:
+                continue  # an unreadable certificate carries no serial to collide with
+    return None
+
+
+def _ak_public_key(data: bytes, source: str) -> PublicKey:
+    """The public key of an AK PEM; a certificate or a private key is refused by name."""
+    fix = "give the TPM attestation key's public PEM (tpm2_createak ... -u ak.pem -f pem)"
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        raise AttestationError(f"{source} is a certificate, not a public key; {fix}")
+    if b"PRIVATE KEY-----" in data:
+        raise AttestationError(f"{source} holds a private key, not a public key; {fix}")
+    if b"PUBLIC KEY-----" not in data:
+        raise AttestationError(f"{source} is not a PEM public key; {fix}")
+    try:
+        return load_public_key(data)
+    except AttestationError as exc:
+        raise AttestationError(f"{source}: {exc}; {fix}") from exc
+
+
+def _spki(key: PublicKey) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
 

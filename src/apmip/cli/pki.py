@@ -1,7 +1,8 @@
 """`apmip pki`: a test manufacturer CA and per-device identity and attestation-key certificates.
 
 apmip pki init DIR                                   create the CA in DIR/ca
-apmip pki device DIR NAME --serial S [--ak-pem F]    IDevID + AK certificate for a device
+apmip pki device DIR NAME --serial S [--ak-pem F] [--force]
+                                                     IDevID + AK certificate for a device
 apmip pki revoke DIR SERIAL                          add a serial to DIR/revoked.txt
 apmip pki show DIR                                   devices, serials, fingerprints
 apmip pki fingerprint CERT                           hardware fingerprint of an IDevID
@@ -38,6 +39,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         help="a TPM attestation key's public PEM; without it a software AK is generated",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the keys and certificates of an existing device NAME",
+    )
     p.set_defaults(func=_device)
 
     p = sub.add_parser("revoke", help="revoke a device serial (DIR/revoked.txt)")
@@ -72,7 +78,20 @@ def _init(args: argparse.Namespace) -> int:
 def _device(args: argparse.Namespace) -> int:
     try:
         ak_pem = args.ak_pem.read_bytes() if args.ak_pem else None
-        paths = pki.issue_device(args.dir, args.name, args.serial, _now(), ak_pem, args.model)
+    except OSError as exc:
+        print(f"apmip pki device: cannot read --ak-pem {args.ak_pem}: {exc.strerror or exc}")
+        return 1
+    try:
+        paths = pki.issue_device(
+            args.dir,
+            args.name,
+            args.serial,
+            _now(),
+            ak_pem,
+            args.model,
+            force=args.force,
+            ak_source=f"--ak-pem {args.ak_pem}",
+        )
     except (OSError, ApmipError) as exc:
         print(f"apmip pki device: {exc}")
         return 1
