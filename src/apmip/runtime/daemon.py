@@ -14,6 +14,8 @@ import json
 import logging
 import os
 import signal
+import socket
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -24,7 +26,7 @@ from typing import Any, TextIO
 from apmip.core.events import Event, Output
 from apmip.core.lma import LmaEngine
 from apmip.core.mag import MagEngine
-from apmip.errors import ApmipError
+from apmip.errors import ApmipError, ConfigError
 
 from .config import NodeConfig
 from .trace import summarize
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 trace = logging.getLogger("apmip.trace")
 
 Engine = LmaEngine | MagEngine
+
+MAX_REQUEST = 65536  # bytes in one control request line
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -66,8 +70,11 @@ class Daemon:
         self._transport: asyncio.DatagramTransport | None = None
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
-        self._subscribers: list[asyncio.Queue[dict[str, Any]]] = []
-        self._tracers: list[asyncio.Queue[dict[str, Any]]] = []
+        # a queue receives None when the daemon stops
+        self._subscribers: list[asyncio.Queue[dict[str, Any] | None]] = []
+        self._tracers: list[asyncio.Queue[dict[str, Any] | None]] = []
+        self._clients: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
+        self._control_id: tuple[int, int] | None = None
         self._event_file: TextIO | None = None
         self._startup_events = startup_events or []
         self.started = clock()
@@ -79,18 +86,19 @@ class Daemon:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self._stop.set)
-        if self.config.events is not None:
-            self.config.events.parent.mkdir(parents=True, exist_ok=True)
-            self._event_file = self.config.events.open("a", encoding="utf-8")
+        control = self.config.control
+        self._check_control()
+        self._open_event_file()
         transport, _ = await loop.create_datagram_endpoint(
             lambda: _Udp(self), local_addr=(self.config.address, self.config.port)
         )
         self._transport = transport
-        control = self.config.control
         control.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            control.unlink()
-        server = await asyncio.start_unix_server(self._control, path=str(control))
+        server = await asyncio.start_unix_server(
+            self._control, path=str(control), limit=MAX_REQUEST
+        )
+        made = os.stat(control)
+        self._control_id = (made.st_dev, made.st_ino)
         os.chmod(control, 0o660)
         log.warning(
             "%s %s listening on %s:%d (control %s)",
@@ -109,9 +117,9 @@ class Daemon:
         finally:
             timers.cancel()
             server.close()
+            await self._close_clients()
             transport.close()
-            with contextlib.suppress(FileNotFoundError):
-                control.unlink()
+            self._remove_control()
             if self._event_file is not None:
                 self._event_file.close()
             if self.capture is not None:
@@ -120,6 +128,73 @@ class Daemon:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _check_control(self) -> None:
+        """Refuse a control path that is not ours to take: a file that is not a socket, or
+        the socket of a daemon that still answers; a stale socket is replaced."""
+        path = self.config.control
+        try:
+            found = os.lstat(path)
+        except FileNotFoundError:
+            return
+        fix = "give `control` a path of its own in [node]"
+        if not stat.S_ISSOCK(found.st_mode):
+            raise ConfigError(
+                str(self.config.path),
+                "node.control",
+                f"{path} exists and is not a socket",
+                f"{fix}, or move that file away",
+            )
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1.0)
+            try:
+                probe.connect(str(path))
+            except ConnectionRefusedError:
+                path.unlink()  # stale: its daemon is gone
+                return
+            except OSError as exc:
+                raise ConfigError(
+                    str(self.config.path), "node.control", f"{path}: {exc}", fix
+                ) from exc
+        raise ConfigError(
+            str(self.config.path),
+            "node.control",
+            f"{path} is already in use by a running daemon",
+            f"stop that daemon, or {fix}",
+        )
+
+    def _remove_control(self) -> None:
+        """Remove the control socket only if it is still the one this daemon made."""
+        try:
+            found = os.lstat(self.config.control)
+        except FileNotFoundError:
+            return
+        if (found.st_dev, found.st_ino) == self._control_id:
+            self.config.control.unlink()
+
+    def _open_event_file(self) -> None:
+        path = self.config.events
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._event_file = path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                str(self.config.path),
+                "node.events",
+                f"cannot write {path}: {exc.strerror or exc}",
+                "give the path of a file this daemon may write",
+            ) from exc
+
+    async def _close_clients(self) -> None:
+        """End every control connection so that none is cancelled mid-way at exit."""
+        for queue in self._subscribers:
+            queue.put_nowait(None)
+        for writer in self._clients.values():
+            writer.close()
+        if self._clients:
+            await asyncio.wait(list(self._clients), timeout=2.0)
 
     async def _timers(self) -> None:
         while True:
@@ -222,36 +297,62 @@ class Daemon:
     # -- control socket -------------------------------------------------------------------
 
     async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._clients[task] = writer
         try:
-            while line := await reader.readline():
-                try:
-                    request = json.loads(line)
-                    if not isinstance(request, dict):
-                        raise ValueError("a request is a JSON object")
-                except ValueError as exc:
-                    await _write(writer, {"ok": False, "error": f"bad request: {exc}"})
-                    continue
-                if request.get("op") == "events":
-                    await self._stream_events(writer, bool(request.get("trace")))
-                    return
-                if request.get("wait") and request.get("op") in ("attach", "detach"):
-                    await _write(writer, await self._command_and_wait(request))
-                    continue
-                await _write(writer, self._command(request))
+            await self._serve(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except Exception as exc:  # a client must never reach the event loop's error handler
+            log.warning("control connection closed after an internal error: %r", exc)
         finally:
             writer.close()
+            if task is not None:
+                self._clients.pop(task, None)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                line = await reader.readline()
+            except ValueError:  # asyncio's limit: the line has no end within MAX_REQUEST
+                await self._refuse(writer, f"request longer than {MAX_REQUEST} bytes")
+                return
+            if not line:
+                return
+            try:
+                request = json.loads(line)
+            except RecursionError:
+                await self._refuse(writer, "request nested too deeply")
+                return
+            except ValueError as exc:
+                await _write(writer, {"ok": False, "error": f"bad request: {exc}"})
+                continue
+            if not isinstance(request, dict):
+                await _write(writer, {"ok": False, "error": "bad request: not a JSON object"})
+                continue
+            if request.get("op") == "events":
+                await self._stream_events(writer, bool(request.get("trace")))
+                return
+            if request.get("wait") and request.get("op") in ("attach", "detach"):
+                await _write(writer, await self._command_and_wait(request))
+                continue
+            await _write(writer, self._command(request))
+
+    async def _refuse(self, writer: asyncio.StreamWriter, problem: str) -> None:
+        """Answer an abusive request once and end the connection."""
+        log.warning("control socket: %s; connection closed", problem)
+        await _write(writer, {"ok": False, "error": f"bad request: {problem}"})
 
     async def _stream_events(self, writer: asyncio.StreamWriter, with_trace: bool) -> None:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._subscribers.append(queue)
         if with_trace:
             self._tracers.append(queue)
         try:
             await _write(writer, {"ok": True, "streaming": "events"})
-            while True:
-                await _write(writer, await queue.get())
+            while (record := await queue.get()) is not None:
+                await _write(writer, record)
         finally:
             self._subscribers.remove(queue)
             if with_trace:
@@ -259,21 +360,23 @@ class Daemon:
 
     async def _command_and_wait(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run attach/detach and answer with the event that ends it (or a timeout)."""
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        timeout = request.get("timeout", 10.0)
+        if _not_a_number(timeout) or not 0 < timeout <= 300:
+            return {"ok": False, "error": "'timeout' must be a number of seconds, 0..300"}
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._subscribers.append(queue)
         try:
             answer = self._command(request)
             if not answer.get("ok"):
                 return answer
-            timeout = request.get("timeout", 10.0)
-            if not isinstance(timeout, int | float) or not 0 < timeout <= 300:
-                return {"ok": False, "error": "'timeout' must be a number of seconds, 0..300"}
             deadline = self.clock() + float(timeout)
             while (left := deadline - self.clock()) > 0:
                 try:
                     event = await asyncio.wait_for(queue.get(), left)
                 except TimeoutError:
                     break
+                if event is None:
+                    return {"ok": False, "error": "the daemon is stopping"}
                 if event.get("mn") == request["mn"] and event.get("kind") in _OUTCOMES:
                     return {"ok": True, "outcome": event}
             return {"ok": False, "error": f"no outcome within {timeout} s"}
@@ -297,7 +400,7 @@ class Daemon:
             if op == "attach":
                 att = request.get("att", 4)
                 handoff = request.get("handoff", 1)
-                if not isinstance(att, int) or not isinstance(handoff, int):
+                if _not_an_integer(att) or _not_an_integer(handoff):
                     return {"ok": False, "error": "'att' and 'handoff' must be integers"}
                 try:
                     output = self.engine.attach(mn.encode(), att, now, handoff)
@@ -308,6 +411,14 @@ class Daemon:
             self._apply(output)
             return {"ok": True}
         return {"ok": False, "error": f"unknown op {op!r} for a {self.config.role}"}
+
+
+def _not_an_integer(value: object) -> bool:
+    return isinstance(value, bool) or not isinstance(value, int)
+
+
+def _not_a_number(value: object) -> bool:
+    return isinstance(value, bool) or not isinstance(value, int | float)
 
 
 async def _write(writer: asyncio.StreamWriter, record: dict[str, Any]) -> None:

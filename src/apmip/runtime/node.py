@@ -286,6 +286,9 @@ def run_daemon(path: str, role: str) -> int:
     daemon = Daemon(config, engine, capture=capture, startup_events=startup)
     try:
         asyncio.run(daemon.run())
+    except ConfigError as exc:
+        print(f"apmip {role}: configuration error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(
             f"apmip {role}: cannot listen on {config.address}:{config.port}: {exc}",
