@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ipaddress import IPv6Address, IPv6Network
 
+from apmip.core import session
 from apmip.wire import mh
 from apmip.wire.attestation import read_attestation
 from apmip.wire.messages import BindingAck, BindingUpdate
@@ -253,3 +254,76 @@ def test_a_flood_of_sources_cannot_grow_the_trust_table_or_evict_trusted_peers()
     assert net.lma.trust.evictions >= 1
     assert net.lma.trust.trusted(MAG1, net.now)  # the MAG with a session was kept
     assert net.lma.cache[MN].mag == MAG1
+
+
+# -- the trust session's key: only the peer that attested may use the session ---------------
+
+
+def test_messages_in_a_trust_session_carry_a_mac_both_ways():
+    net = build({MAG1: b"mag-good"})
+    attach(net, MAG1)
+    assert net.lma.trust.peers[MAG1].key == net.mags[MAG1].trust.peers[LMA].key != b""
+    before = len(net.wire_log)
+    net.advance(31.0)  # the refresh
+    (_, _, pbu), (_, _, pba) = net.wire_log[before:]
+    key = net.lma.trust.peers[MAG1].key
+    assert session.verify(pbu, key, session.TO_LMA, 32473)
+    assert session.verify(pba, key, session.TO_MAG, 32473)
+    assert not session.verify(pbu, key, session.TO_MAG, 32473)  # direction is bound
+    assert mh.decode(pba).status == 0
+
+
+def test_a_restarted_mag_with_changed_platform_is_appraised_again_and_refused():
+    net = build({MAG1: b"mag-good"})
+    attach(net, MAG1)
+    # the MAG's daemon restarts with a changed configuration: same address, no key
+    net.mags[MAG1] = build({MAG1: b"mag-tampered"}).mags[MAG1]
+    net.now += 1.0
+    events = attach(net, MAG1, handoff=5)
+    assert kinds(events)[:3] == ["attach", "challenge-sent", "challenged"]
+    refused = next(e for e in events if e.kind == "pbu-refused")
+    assert refused.detail["status"] == 221
+    assert not net.lma.trust.trusted(MAG1, net.now)
+    # the refused MAG's later messages are challenged; the binding it had is untouched
+    assert net.lma.counters["rx_bad_mac"] == 1
+    assert net.lma.cache[MN].mag == MAG1 and net.lma.cache[MN].delete_at is None
+
+
+def test_a_spoofed_deregistration_from_a_trusted_address_changes_nothing():
+    net = build({MAG1: b"mag-good"})
+    attach(net, MAG1)
+    spoofer = build({MAG1: b"mag-good"}).mags[MAG1]  # same address, same platform, no key
+    spoofer.bul[MN] = net.mags[MAG1].bul[MN]
+    out = spoofer.detach(MN, net.now + 0.5)
+    reply = net.lma.receive(out.datagrams[0].data, MAG1, net.now + 0.5)
+    assert mh.decode(reply.datagrams[0].data).status == 220  # challenged, not obeyed
+    assert net.lma.cache[MN].delete_at is None
+
+
+def test_a_restarted_lma_with_changed_platform_is_refused_at_the_next_refresh():
+    net = build({MAG1: b"mag-good"})
+    attach(net, MAG1)
+    net.lma = build({}, lma_tag=b"lma-tampered").lma  # restarted: no cache, no sessions
+    events = net.advance(31.0)  # the MAG's refresh meets an LMA that no longer knows it
+    assert kinds(events)[:3] == ["challenge-sent", "session-lost", "challenged"]
+    refused = next(e for e in events if e.kind == "lma-refused")
+    assert (refused.detail["reason"], refused.detail["aspect"]) == ("reference", "configuration")
+    assert MN not in net.mags[MAG1].bul
+
+
+def test_a_pba_without_the_session_mac_is_dropped():
+    net = build({MAG1: b"mag-good"})
+    attach(net, MAG1)
+    out = net.mags[MAG1].detach(MN, net.now)
+    pbu = mh.decode(out.datagrams[0].data)
+    forged = BindingAck(
+        status=0,
+        sequence=pbu.sequence,
+        lifetime=0,
+        proxy=True,
+        options=(MobileNodeIdentifier(identifier=MN),),
+    )
+    data = mh.encode(forged, src=IPv6Address(LMA), dst=IPv6Address(MAG1))
+    events = net.mags[MAG1].receive(data, LMA, net.now).events
+    assert [(e.kind, e.detail["reason"]) for e in events] == [("dropped", "bad-mac")]
+    assert net.mags[MAG1].bul[MN].state == "deregistering"

@@ -25,6 +25,7 @@ from apmip.wire.options import (
     Timestamp,
 )
 from apmip.wire.pcap import PcapReader, find_mobility
+from apmip.wire.session import key_share_option
 
 from .test_demo import free_udp_port
 
@@ -157,9 +158,18 @@ def test_forged_evidence_from_an_unknown_mag_is_refused_and_the_binding_stays(ru
         sock.sendto(_pbu(100), ("127.0.0.1", world.port))
         challenge = mh.decode(sock.recv(4096))
         assert isinstance(challenge, BindingAck) and challenge.status == 220
-        # answer with 600 bytes of forged evidence
+        # answer without a key share: refused before any appraisal
         forged = attestation_options(AttestationRequest(nonce=b"n" * 32), b"\x01" * 600)
         sock.sendto(_pbu(101, forged), ("127.0.0.1", world.port))
+        refusal = mh.decode(sock.recv(4096))
+        assert isinstance(refusal, BindingAck) and refusal.status == 221
+        peer = next(p for p in show(world, "lma")["peers"] if p["peer"] == ATTACKER)
+        assert (peer["verdict"], peer["reason"]) == ("reject", "no-key-share")
+        # answer with 600 bytes of forged evidence and a key share
+        sock.sendto(_pbu(102), ("127.0.0.1", world.port))
+        assert mh.decode(sock.recv(4096)).status == 220
+        forged += (key_share_option(bytes(range(32)), 32473),)
+        sock.sendto(_pbu(103, forged), ("127.0.0.1", world.port))
         refusal = mh.decode(sock.recv(4096))
     assert isinstance(refusal, BindingAck) and refusal.status == 221
     state = show(world, "lma")

@@ -50,6 +50,8 @@ class SignallingContext:
     receiver: str
     mn_id: bytes
     sequence: int
+    # the producer's X25519 key share for the session key (apmip.core.session), if it sent one
+    key_share: bytes = b""
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -63,6 +65,10 @@ class SignallingContext:
                 raise AttestationError(f"signalling context: {name} must be 1..255 bytes")
         if len(self.mn_id) > 255:
             raise AttestationError(f"signalling context: mn_id {len(self.mn_id)} bytes > 255")
+        if len(self.key_share) > 255:
+            raise AttestationError(
+                f"signalling context: key_share {len(self.key_share)} bytes > 255"
+            )
 
     def encode(self) -> bytes:
         """Canonical bytes: each field length-prefixed, addresses normalised, sequence 16-bit."""
@@ -73,7 +79,10 @@ class SignallingContext:
             self.mn_id,
         ]
         out = b"".join(struct.pack(">B", len(p)) + p for p in parts)
-        return out + struct.pack(">H", self.sequence)
+        out += struct.pack(">H", self.sequence)
+        if self.key_share:
+            out += struct.pack(">B", len(self.key_share)) + self.key_share
+        return out
 
 
 def qualifying_data(nonce: bytes, context: SignallingContext) -> bytes:
@@ -106,8 +115,14 @@ def decode_claim(data: bytes) -> tuple[bytes, SignallingContext] | None:
             return None
         fields.append(data[at + 1 : at + 1 + data[at]])
         at += 1 + data[at]
-    if len(data) != at + 2:
+    if len(data) < at + 2:
         return None
+    key_share = b""
+    if len(data) > at + 2:
+        share_at = at + 2
+        if len(data) != share_at + 1 + data[share_at]:
+            return None
+        key_share = data[share_at + 1 :]
     nonce, role, sender, receiver, mn_id = fields
     try:
         context = SignallingContext(
@@ -116,6 +131,7 @@ def decode_claim(data: bytes) -> tuple[bytes, SignallingContext] | None:
             receiver.decode(),
             mn_id,
             struct.unpack_from(">H", data, at)[0],
+            key_share,
         )
     except (AttestationError, UnicodeDecodeError):
         return None
@@ -125,7 +141,7 @@ def decode_claim(data: bytes) -> tuple[bytes, SignallingContext] | None:
 def context_differences(expected: SignallingContext, found: SignallingContext) -> list[str]:
     """Which fields of ``found`` differ from ``expected``, as "field X, not Y" phrases."""
     out = []
-    for name in ("role", "sender", "receiver", "mn_id", "sequence"):
+    for name in ("role", "sender", "receiver", "mn_id", "sequence", "key_share"):
         want, got = getattr(expected, name), getattr(found, name)
         if name in ("sender", "receiver"):
             want, got = _canonical_address(want), _canonical_address(got)

@@ -67,3 +67,9 @@ def as_ipv6(address: str) -> IPv6Address:
         return IPv6Address(address)
     except ValueError:
         return IPv6Address(f"::ffff:{address}")
+
+
+def with_checksum(data: bytes, src: IPv6Address, dst: IPv6Address) -> bytes:
+    """``data`` with its Mobility Header checksum filled in (RFC 6275 section 6.1.1), for a
+    message changed after encoding (a MAC sealed into it)."""
+    return data[:4] + mh.checksum(src, dst, data).to_bytes(2, "big") + data[6:]

@@ -36,7 +36,9 @@ from apmip.wire.options import (
     Timestamp,
 )
 from apmip.wire.registry import Status
+from apmip.wire.session import key_share_option, mac_placeholder, read_key_share
 
+from . import session
 from .common import (
     ALL_ZERO_PREFIX,
     LIFETIME_UNIT,
@@ -45,6 +47,7 @@ from .common import (
     lifetime_units,
     mn_label,
     seq_newer,
+    with_checksum,
 )
 from .events import Output
 from .trust import Appraiser, EvidenceSource, TrustSettings, TrustTable
@@ -125,6 +128,7 @@ class LmaEngine:
             raise ValueError("attestation is enabled but the LMA has no evidence source")
         self.settings = settings
         self.trust = TrustTable(settings.trust, appraiser, nonces)
+        self._nonces = nonces
         self._evidence = evidence
         self.cache: dict[bytes, BindingCacheEntry] = {}
         self._owners: dict[IPv6Network, bytes] = {}
@@ -152,7 +156,7 @@ class LmaEngine:
             return out
         self.counters["rx_pbu"] += 1
         try:
-            self._handle(message, source, now, out)
+            self._handle(message, data, source, now, out)
         except PeerError as exc:
             self.counters[f"status_{exc.status}"] += 1
             log.info("PBU from %s refused with status %d: %s", source, exc.status, exc)
@@ -195,7 +199,9 @@ class LmaEngine:
 
     # -- processing -----------------------------------------------------------------------
 
-    def _handle(self, pbu: BindingUpdate, source: str, now: float, out: Output) -> None:
+    def _handle(
+        self, pbu: BindingUpdate, data: bytes, source: str, now: float, out: Output
+    ) -> None:
         mn_opt = pbu.find(MobileNodeIdentifier)
         if mn_opt is None:
             raise PeerError(
@@ -221,13 +227,13 @@ class LmaEngine:
             return
         self._check_order(pbu, entry, source, now)
 
-        request = self._attestation_gate(pbu, mn_id, source, now, out)
-        if request is _CHALLENGED:
+        grant = self._attestation_gate(pbu, data, mn_id, source, now, out)
+        if grant is None:
             return
         if pbu.lifetime == 0:
-            self._deregister(pbu, mn_id, entry, source, now, out, request)
+            self._deregister(pbu, mn_id, entry, source, now, out, grant)
         else:
-            self._register(pbu, mn_id, entry, source, now, out, request)
+            self._register(pbu, mn_id, entry, source, now, out, grant)
 
     def _check_order(
         self, pbu: BindingUpdate, entry: BindingCacheEntry | None, source: str, now: float
@@ -263,26 +269,40 @@ class LmaEngine:
             )
 
     def _attestation_gate(
-        self, pbu: BindingUpdate, mn_id: bytes, source: str, now: float, out: Output
-    ) -> AttestationRequest | object | None:
-        """Appraise or challenge the MAG; return the MAG's own request for our evidence."""
+        self,
+        pbu: BindingUpdate,
+        data: bytes,
+        mn_id: bytes,
+        source: str,
+        now: float,
+        out: Output,
+    ) -> Grant | None:
+        """Let the PBU through (returning what the reply must carry), or challenge or refuse
+        the MAG. None: the PBU was answered with a challenge."""
         settings = self.settings.trust
         if not settings.enabled:
-            return None
+            return Grant()
         try:
             carried = read_attestation(pbu, settings.vendor_id)
+            mag_share = read_key_share(pbu, settings.vendor_id)
         except DecodeError as exc:
             self.counters["rx_bad_evidence"] += 1
             log.warning("attestation options from %s refused: %s", source, exc)
             raise PeerError(
                 f"attestation options malformed: {exc}", settings.status_failed
             ) from exc
-        if self.trust.trusted(source, now):
-            return carried.request
+        key = self.trust.session_key(source, now)
+        if key and session.verify(data, key, session.TO_LMA, settings.vendor_id):
+            return Grant(carried.request)
+        if key and carried.evidence is None:
+            # within a session only the key holder is trusted: a restarted MAG or another
+            # sender on its address must attest again (the session itself stays)
+            self.counters["rx_bad_mac"] += 1
+            log.warning("PBU from %s in a trust session without a valid MAC", source)
         label = mn_label(mn_id)
         nonce = self.trust.outstanding(source, now)
         if carried.evidence is None or nonce is None:
-            # first contact, expired session or a spent challenge: ask for fresh evidence
+            # first contact, expired session, no MAC or a spent challenge: ask for evidence
             nonce = self.trust.challenge(source, now)
             self.counters["challenges"] += 1
             out.emit("challenge-sent", now, mn=label, peer=source, nonce=nonce.hex()[:16])
@@ -290,8 +310,16 @@ class LmaEngine:
                 AttestationRequest(nonce=nonce), None, settings.vendor_id
             )
             self._reply(pbu, source, settings.status_required, now, out, extra=options)
-            return _CHALLENGED
-        context = SignallingContext("mag", source, self.settings.address, mn_id, pbu.sequence)
+            return None
+        if mag_share is None:
+            self.counters["peer_refused"] += 1
+            message = "the evidence came without a key share: no session key can be agreed"
+            refused = self.trust.refuse(source, "no-key-share", message, now)
+            out.emit("peer-appraised", now, mn=label, peer=source, **refused.outcome())
+            raise PeerError(f"MAG refused: {message}", settings.status_failed)
+        context = SignallingContext(
+            "mag", source, self.settings.address, mn_id, pbu.sequence, mag_share
+        )
         verdict = self.trust.appraise(source, carried.evidence, nonce, context, now)
         out.emit("peer-appraised", now, mn=label, peer=source, **verdict.outcome())
         if verdict.verdict not in ("accept", "warn"):
@@ -300,7 +328,13 @@ class LmaEngine:
                 f"MAG evidence refused: {verdict.reason}: {verdict.message}",
                 settings.status_failed,
             )
-        return carried.request
+        # the MAG is trusted: answer its key share with ours and keep the key both derive
+        private, lma_share = session.new_share(self._nonces)
+        # stored with the peer's trust session; verdict is that session's entry
+        verdict.key = session.derive(
+            private, mag_share, mag_share, lma_share, source, self.settings.address
+        )
+        return Grant(carried.request, lma_share)
 
     def _register(
         self,
@@ -310,7 +344,7 @@ class LmaEngine:
         source: str,
         now: float,
         out: Output,
-        request: Any,
+        grant: Grant,
     ) -> None:
         hnp = pbu.find(HomeNetworkPrefix)
         hi = pbu.find(HandoffIndicator)
@@ -360,7 +394,7 @@ class LmaEngine:
             out,
             prefix=prefix,
             lifetime=lifetime,
-            request=request,
+            grant=grant,
         )
 
     def _deregister(
@@ -371,7 +405,7 @@ class LmaEngine:
         source: str,
         now: float,
         out: Output,
-        request: Any,
+        grant: Grant,
     ) -> None:
         label = mn_label(mn_id)
         if entry is not None:
@@ -384,7 +418,7 @@ class LmaEngine:
             out.emit("binding-deregistered", now, mn=label, peer=source, prefix=str(entry.prefix))
         # a de-registration for an unknown binding is answered as accepted: it is what a
         # retransmitted de-registration whose first answer was lost finds
-        self._reply(pbu, source, Status.ACCEPTED, now, out, lifetime=0.0, request=request)
+        self._reply(pbu, source, Status.ACCEPTED, now, out, lifetime=0.0, grant=grant)
 
     def _prefix_for(
         self, mn_id: bytes, wanted: IPv6Network, entry: BindingCacheEntry | None
@@ -439,10 +473,11 @@ class LmaEngine:
         *,
         prefix: IPv6Network | None = None,
         lifetime: float = 0.0,
-        request: Any = None,
+        grant: Grant | None = None,
         extra: tuple[Any, ...] = (),
     ) -> None:
-        """Build the PBA (RFC 5213 section 5.3.6): echo the options, add evidence if asked."""
+        """Build the PBA (RFC 5213 section 5.3.6): echo the options, add evidence if asked,
+        and the MAC of the trust session if there is one."""
         options: list[Any] = []
         mn = pbu.find(MobileNodeIdentifier)
         if mn is not None:
@@ -462,13 +497,24 @@ class LmaEngine:
             bad = status in (Status.TIMESTAMP_MISMATCH, Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED)
             options.append(Timestamp.from_seconds(now) if bad else stamp)
         options.extend(extra)
-        if status < 128 and isinstance(request, AttestationRequest) and self._evidence:
+        vendor = self.settings.trust.vendor_id
+        if status < 128 and grant is not None and grant.request and self._evidence:
             context = SignallingContext(
-                "lma", self.settings.address, peer, mn.identifier if mn else b"", pbu.sequence
+                "lma",
+                self.settings.address,
+                peer,
+                mn.identifier if mn else b"",
+                pbu.sequence,
+                grant.share,
             )
-            blob = self._evidence.produce(request.nonce, context)
-            options.extend(attestation_options(None, blob, self.settings.trust.vendor_id))
+            blob = self._evidence.produce(grant.request.nonce, context)
+            options.extend(attestation_options(None, blob, vendor))
             self.counters["evidence_sent"] += 1
+        if status < 128 and grant is not None and grant.share:
+            options.append(key_share_option(grant.share, vendor))
+        key = self.trust.session_key(peer, now) if self.settings.trust.enabled else b""
+        if key:
+            options.append(mac_placeholder(vendor))
         pba = BindingAck(
             status=int(status),
             sequence=pbu.sequence,
@@ -478,12 +524,19 @@ class LmaEngine:
             proxy=True,
             options=tuple(options),
         )
+        data = mh.encode(pba)
+        if key:
+            data = session.seal(data, key, session.TO_MAG, vendor)
         if self.settings.ipv6_checksum:
-            data = mh.encode(pba, src=self._address6, dst=as_ipv6(peer))
-        else:
-            data = mh.encode(pba)
+            data = with_checksum(data, self._address6, as_ipv6(peer))
         self.counters["tx_pba"] += 1
         out.send(data, peer)
 
 
-_CHALLENGED = object()
+@dataclass(frozen=True)
+class Grant:
+    """What a PBU that passed the attestation gate asks of the reply: evidence over the
+    MAG's nonce, and this LMA's key share when a session key was just agreed."""
+
+    request: AttestationRequest | None = None
+    share: bytes = b""

@@ -36,8 +36,17 @@ from apmip.wire.options import (
     Timestamp,
 )
 from apmip.wire.registry import Status
+from apmip.wire.session import key_share_option, mac_placeholder, read_key_share
 
-from .common import ALL_ZERO_PREFIX, as_ipv6, decode_or_drop, lifetime_units, mn_label
+from . import session
+from .common import (
+    ALL_ZERO_PREFIX,
+    as_ipv6,
+    decode_or_drop,
+    lifetime_units,
+    mn_label,
+    with_checksum,
+)
 from .events import Output
 from .trust import Appraiser, EvidenceSource, TrustSettings, TrustTable
 
@@ -92,6 +101,9 @@ class BulEntry:
     challenges: int = 0
     registered_once: bool = False
     timestamp: int = 0
+    # this MAG's key pair for the session key, sent with its evidence (apmip.core.session)
+    private: Any = None
+    share: bytes = b""
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -187,7 +199,7 @@ class MagEngine:
             self.counters["rx_duplicate"] += 1
             return out
         self.counters["rx_pba"] += 1
-        self._handle(message, entry, now, out)
+        self._handle(message, data, entry, now, out)
         return out
 
     def poll(self, now: float) -> Output:
@@ -242,16 +254,29 @@ class MagEngine:
 
     # -- processing -----------------------------------------------------------------------
 
-    def _handle(self, pba: BindingAck, entry: BulEntry, now: float, out: Output) -> None:
+    def _handle(
+        self, pba: BindingAck, data: bytes, entry: BulEntry, now: float, out: Output
+    ) -> None:
         label = mn_label(entry.mn_id)
         settings = self.settings.trust
         latency = now - entry.started
+        key = self.trust.session_key(entry.lma, now) if settings.enabled else b""
+        if key and pba.status == settings.status_required:
+            # the LMA no longer holds our session (it restarted, or its session ended):
+            # attest both ways afresh, so a changed LMA is appraised before it is used again
+            self.trust.forget(entry.lma)
+            out.emit("session-lost", now, mn=label, peer=entry.lma)
+        elif key and not session.verify(data, key, session.TO_MAG, settings.vendor_id):
+            self.counters["rx_bad_mac"] += 1
+            log.warning("dropped PBA from %s without a valid MAC in a trust session", entry.lma)
+            out.emit("dropped", now, peer=entry.lma, reason="bad-mac", sequence=pba.sequence)
+            return
         if pba.status < 128:
             if entry.state == "deregistering":
                 out.emit("binding-removed", now, mn=label, peer=entry.lma, latency=latency)
                 self._forget(entry)
                 return
-            if not self._lma_trusted(pba, entry, now, out):
+            if not self._lma_trusted(pba, data, entry, now, out):
                 return
             self._install(pba, entry, now, out, latency)
         elif settings.enabled and pba.status == settings.status_required:
@@ -274,8 +299,11 @@ class MagEngine:
             log.warning("LMA %s refused mn %s with status %d", entry.lma, label, pba.status)
             self._forget(entry)
 
-    def _lma_trusted(self, pba: BindingAck, entry: BulEntry, now: float, out: Output) -> bool:
-        """Appraise the LMA's evidence if this registration asked for it."""
+    def _lma_trusted(
+        self, pba: BindingAck, data: bytes, entry: BulEntry, now: float, out: Output
+    ) -> bool:
+        """Appraise the LMA's evidence if this registration asked for it, and agree the
+        session key from the two key shares the evidence on each side was bound to."""
         settings = self.settings.trust
         if not settings.enabled or not entry.asked:
             return True
@@ -284,29 +312,66 @@ class MagEngine:
         label = mn_label(entry.mn_id)
         try:
             carried = read_attestation(pba, settings.vendor_id)
+            lma_share = read_key_share(pba, settings.vendor_id)
         except DecodeError as exc:
-            carried = None
+            carried, lma_share = None, None
             problem = f"attestation options malformed: {exc}"
         else:
             problem = "the PBA carries no evidence"
         if carried is None or carried.evidence is None:
-            self.trust.get(entry.lma).refusals += 1
-            out.emit(
-                "lma-refused", now, mn=label, peer=entry.lma, reason="no-evidence", message=problem
+            return self._refuse_lma(entry, now, out, "no-evidence", problem)
+        if lma_share is None or entry.private is None:
+            return self._refuse_lma(
+                entry,
+                now,
+                out,
+                "no-key-share",
+                "no session key could be agreed: the PBA carries no key share"
+                if lma_share is None
+                else "this MAG sent no key share",
             )
-            self._withdraw(entry, now, out)
-            return False
         context = SignallingContext(
-            "lma", entry.lma, self.settings.address, entry.mn_id, entry.sequence
+            "lma", entry.lma, self.settings.address, entry.mn_id, entry.sequence, lma_share
         )
         verdict = self.trust.appraise(entry.lma, carried.evidence, entry.asked, context, now)
         out.emit("peer-appraised", now, mn=label, peer=entry.lma, **verdict.outcome())
-        if verdict.verdict in ("accept", "warn"):
-            return True
+        if verdict.verdict not in ("accept", "warn"):
+            refusal = verdict.outcome()
+            return self._refuse_lma(
+                entry, now, out, refusal["reason"], refusal["message"], refusal["aspect"]
+            )
+        key = session.derive(
+            entry.private, lma_share, entry.share, lma_share, self.settings.address, entry.lma
+        )
+        if not session.verify(data, key, session.TO_MAG, settings.vendor_id):
+            self.trust.forget(entry.lma)
+            return self._refuse_lma(
+                entry, now, out, "bad-mac", "the PBA's MAC does not match the agreed key"
+            )
+        verdict.key = key  # the session's entry keeps it
+        entry.private, entry.share = None, b""
+        return True
+
+    def _refuse_lma(
+        self,
+        entry: BulEntry,
+        now: float,
+        out: Output,
+        reason: str,
+        message: str,
+        aspect: str = "instance-identity",
+    ) -> bool:
         self.counters["lma_refused"] += 1
-        refusal = verdict.outcome()
-        del refusal["verdict"]
-        out.emit("lma-refused", now, mn=label, peer=entry.lma, **refusal)
+        self.trust.get(entry.lma).refusals += 1
+        out.emit(
+            "lma-refused",
+            now,
+            mn=mn_label(entry.mn_id),
+            peer=entry.lma,
+            reason=reason,
+            aspect=aspect,
+            message=message,
+        )
         self._withdraw(entry, now, out)
         return False
 
@@ -404,21 +469,35 @@ class MagEngine:
             self._timestamp(entry, now),
         ]
         settings = self.settings.trust
+        key = b""
         if settings.enabled:
+            key = self.trust.session_key(entry.lma, now)
             request = None
-            if not deregister and not self.trust.trusted(entry.lma, now):
+            if not deregister and not key:
                 entry.asked = self.trust.challenge(entry.lma, now)
                 request = AttestationRequest(nonce=entry.asked)
             evidence = None
             if entry.answer_nonce:
+                # a fresh key share with every answer, bound into the evidence
                 assert self._evidence is not None
+                entry.private, entry.share = session.new_share(self._nonces)
                 context = SignallingContext(
-                    "mag", self.settings.address, entry.lma, entry.mn_id, entry.sequence
+                    "mag",
+                    self.settings.address,
+                    entry.lma,
+                    entry.mn_id,
+                    entry.sequence,
+                    entry.share,
                 )
                 evidence = self._evidence.produce(entry.answer_nonce, context)
                 self.counters["evidence_sent"] += 1
+                key = b""  # the answer carries evidence; the session it renews is not used
             if request is not None or evidence is not None:
                 options.extend(attestation_options(request, evidence, settings.vendor_id))
+            if evidence is not None:
+                options.append(key_share_option(entry.share, settings.vendor_id))
+            if key:
+                options.append(mac_placeholder(settings.vendor_id))
         pbu = BindingUpdate(
             sequence=entry.sequence,
             lifetime=0 if deregister else lifetime_units(self.settings.lifetime),
@@ -431,9 +510,12 @@ class MagEngine:
             proxy=True,
             options=tuple(options),
         )
+        data = mh.encode(pbu)
+        if key:
+            data = session.seal(data, key, session.TO_LMA, settings.vendor_id)
         if self.settings.ipv6_checksum:
-            return mh.encode(pbu, src=as_ipv6(self.settings.address), dst=as_ipv6(entry.lma))
-        return mh.encode(pbu)
+            data = with_checksum(data, as_ipv6(self.settings.address), as_ipv6(entry.lma))
+        return data
 
     @staticmethod
     def _timestamp(entry: BulEntry, now: float) -> Timestamp:

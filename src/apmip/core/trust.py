@@ -90,6 +90,8 @@ class PeerTrust:
     clock: Any = None
     nonce: bytes = b""
     nonce_issued: float = 0.0
+    # the session key agreed with the peer after both appraisals (apmip.core.session)
+    key: bytes = b""
     history: list[str] = field(default_factory=list)
 
     def is_trusted(self, now: float) -> bool:
@@ -216,6 +218,7 @@ class TrustTable:
             entry.clock = getattr(result, "clock", None) or entry.clock
         else:
             entry.expires = 0.0
+            entry.key = b""
             entry.refusals += 1
         entry.history.append(f"{now:.3f} {entry.verdict} {entry.reason}")
         del entry.history[:-16]
@@ -224,8 +227,23 @@ class TrustTable:
         )
         return entry
 
+    def refuse(self, peer: str, reason: str, message: str, now: float) -> PeerTrust:
+        """Record a refusal decided before any appraisal (the answer lacked what it needs)."""
+        entry = self.get(peer)
+        entry.verdict, entry.reason, entry.message = "reject", reason, message
+        entry.aspect, entry.appraised_at = "instance-identity", now
+        entry.expires, entry.key = 0.0, b""
+        entry.refusals += 1
+        return entry
+
     def forget(self, peer: str) -> None:
         """End the session with a peer (policy change, restart seen): it is challenged anew."""
         entry = self.peers.get(peer)
         if entry is not None:
             entry.expires = 0.0
+            entry.key = b""
+
+    def session_key(self, peer: str, now: float) -> bytes:
+        """The key of the current trust session with ``peer``, or b"" outside one."""
+        entry = self.peers.get(peer)
+        return entry.key if entry is not None and entry.is_trusted(now) else b""
