@@ -318,3 +318,41 @@ def test_pki_device_force_with_a_tpm_ak_drops_the_software_key(
         "idevid.cert.pem",
         "idevid.key.pem",
     ]
+
+
+REVOKED_FIX = "write it as UTF-8 text: one device serial per line, # starts a comment"
+
+
+def test_a_revocation_list_that_is_not_utf8_is_a_config_error(
+    lab: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from apmip.attest import pki
+    from apmip.errors import ConfigError
+
+    revoked = lab / "pki/revoked.txt"
+    revoked.write_bytes(b"# lost\nR-1\n\xff\n")
+    expected = f"{revoked}: line 3: byte 0xff at offset 11 is not UTF-8 (fix: {REVOKED_FIX})"
+    with pytest.raises(ConfigError) as caught:
+        pki.read_revoked(revoked)
+    assert (caught.value.path, caught.value.key) == (str(revoked), "line 3")
+    assert str(caught.value) == expected
+    capsys.readouterr()
+    assert main(_verify(lab, "--nonce", "c0ffee00c0ffee00", "--revoked", str(revoked))) == 2
+    assert capsys.readouterr().err == f"apmip attest verify: {expected}\n"
+    assert main(["pki", "show", str(lab / "pki")]) == 1
+    assert capsys.readouterr().out == f"apmip pki show: {expected}\n"
+    with pytest.raises(ConfigError, match="revocation list: cannot be read: No such file"):
+        pki.read_revoked(lab / "absent.txt")
+
+
+def test_reference_values_that_are_not_utf8_are_a_config_error(
+    lab: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refs = lab / "refs.json"
+    refs.write_bytes(b'{"format":\n"\xff"}')
+    capsys.readouterr()
+    assert main(["refvals", "show", str(refs)]) == 1
+    assert capsys.readouterr().err == (
+        f"apmip refvals show: {refs}: line 2: byte 0xff at offset 12 is not UTF-8 (fix: record "
+        "it again with `apmip refvals record` (the file is UTF-8 JSON))\n"
+    )

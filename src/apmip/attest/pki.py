@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
-from apmip.errors import AttestationError
+from apmip.errors import AttestationError, ConfigError
 
 TCG_KP_AIK_CERTIFICATE = ObjectIdentifier("2.23.133.8.3")
 NEVER = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
@@ -338,9 +338,22 @@ def revoke(directory: Path, serial: str) -> None:
 
 
 def read_revoked(path: Path) -> set[str]:
-    """Serials from a revocation list file: one per line, blank lines and # comments ignored."""
+    """Serials from a revocation list file: one per line, blank lines and # comments ignored.
+
+    A file that cannot be read, or is not UTF-8 text, raises :class:`ConfigError` naming the
+    file, the line and the fix.
+    """
+    fix = "write it as UTF-8 text: one device serial per line, # starts a comment"
     try:
-        lines = path.read_text().splitlines()
+        data = path.read_bytes()
     except OSError as exc:
-        raise AttestationError(f"cannot read revocation list {path}: {exc}") from exc
-    return {line.split("#", 1)[0].strip() for line in lines} - {""}
+        raise ConfigError(
+            str(path), "revocation list", f"cannot be read: {exc.strerror or exc}", fix
+        ) from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        problem = f"byte 0x{data[exc.start]:02x} at offset {exc.start} is not UTF-8"
+        raise ConfigError(str(path), f"line {line}", problem, fix) from None
+    return {line.split("#", 1)[0].strip() for line in text.splitlines()} - {""}

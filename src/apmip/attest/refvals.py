@@ -193,8 +193,18 @@ class ReferenceValues:
 
     @classmethod
     def load(cls, path: Path) -> ReferenceValues:
+        """Reference values from a JSON file; ConfigError names the file, the place and the fix."""
+        fix = "record it again with `apmip refvals record` (the file is UTF-8 JSON)"
         try:
-            obj = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(str(path), "-", f"unreadable: {exc}", "check the file") from exc
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(str(path), "-", f"unreadable: {exc.strerror or exc}", fix) from exc
+        try:
+            obj = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            problem = f"byte 0x{data[exc.start]:02x} at offset {exc.start} is not UTF-8"
+            raise ConfigError(str(path), f"line {line}", problem, fix) from None
+        except ValueError as exc:
+            raise ConfigError(str(path), "-", f"not JSON: {exc}", fix) from exc
         return cls.from_json(obj, str(path))
