@@ -345,6 +345,16 @@ def test_a_revocation_list_that_is_not_utf8_is_a_config_error(
         pki.read_revoked(lab / "absent.txt")
 
 
+def test_revoking_after_a_last_line_without_newline(lab: Path) -> None:
+    from apmip.attest import pki
+
+    revoked = lab / "pki/revoked.txt"
+    revoked.write_text("R-1")
+    assert main(["pki", "revoke", str(lab / "pki"), "R-2"]) == 0
+    assert revoked.read_text() == "R-1\nR-2\n"
+    assert pki.read_revoked(revoked) == {"R-1", "R-2"}
+
+
 def test_reference_values_that_are_not_utf8_are_a_config_error(
     lab: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -333,8 +333,11 @@ def revoke(directory: Path, serial: str) -> None:
     path = directory / REVOKED_FILE
     existing = read_revoked(path) if path.exists() else set()
     if serial not in existing:
-        with path.open("a") as f:
-            f.write(serial + "\n")
+        data = path.read_bytes() if path.exists() else b""
+        # a last line without its newline must not swallow the new serial
+        separator = "\n" if data and not data.endswith(b"\n") else ""
+        with path.open("a", encoding="utf-8") as f:
+            f.write(separator + serial + "\n")
 
 
 def read_revoked(path: Path) -> set[str]:
