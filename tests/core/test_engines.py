@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from ipaddress import IPv6Address, IPv6Network
 
+import pytest
+
 from apmip.core import session
+from apmip.core.events import Output
+from apmip.errors import EncodeError
 from apmip.wire import mh
 from apmip.wire.attestation import read_attestation
 from apmip.wire.messages import BindingAck, BindingUpdate
@@ -73,7 +77,7 @@ def test_first_attach_challenges_then_binds_with_mutual_evidence():
     assert accept.status == 0 and accept.sequence == second.sequence
     assert read_attestation(accept).evidence is not None
     prefix = accept.find(HomeNetworkPrefix).prefix
-    assert prefix == IPv6Network("2001:db8:8000::/64")
+    assert prefix == IPv6Network("2001:db8:8085:a57c::/64")  # from SHA-256 of the MN-ID
     entry = net.lma.cache[MN]
     assert (entry.mag, entry.prefix, entry.att) == (MAG1, prefix, WLAN)
     assert net.mags[MAG1].bul[MN].state == "registered"
@@ -327,3 +331,41 @@ def test_a_pba_without_the_session_mac_is_dropped():
     events = net.mags[MAG1].receive(data, LMA, net.now).events
     assert [(e.kind, e.detail["reason"]) for e in events] == [("dropped", "bad-mac")]
     assert net.mags[MAG1].bul[MN].state == "deregistering"
+
+
+def test_claimed_prefixes_must_be_whole_prefixes_of_the_pool():
+    net = build({MAG1: b"mag-good"})
+    attach(net, MAG1)
+    entry = net.mags[MAG1].bul[MN]
+    for claim in ("2001:db8:8000::/40", "2001:db8:8085:a57c::5/128", "2001:db8:9000::/64"):
+        net.lma.cache.clear()
+        net.lma._owners.clear()
+        net.mags[MAG1].bul[MN] = entry
+        entry.prefix = IPv6Network(claim)
+        entry.state = "registering"
+        start = len(net.events)
+        out = Output()
+        net.mags[MAG1]._send(entry, net.now, out)
+        net.take(out, MAG1)
+        net.run()
+        failed = [e for e in net.events[start:] if e.kind == "registration-failed"]
+        assert [e.detail["status"] for e in failed] == [155], claim
+
+
+def test_a_restarted_lma_gives_a_mobile_node_its_prefix_again():
+    first = build({MAG1: b"mag-good"})
+    attach(first, MAG1)
+    again = build({MAG1: b"mag-good"})
+    # someone else registers first after the restart
+    again.take(again.mags[MAG1].attach(b"other@apmip.example", WLAN, again.now), MAG1)
+    again.run()
+    attach(again, MAG1)
+    assert again.lma.cache[MN].prefix == first.lma.cache[MN].prefix
+
+
+def test_a_bad_attach_command_leaves_no_state():
+    net = build({MAG1: b"mag-good"})
+    for mn, att, handoff in ((MN, 300, 1), (MN, -1, 1), (b"x" * 300, 4, 1), (MN, 4, 256)):
+        with pytest.raises(EncodeError):
+            net.mags[MAG1].attach(mn, att, net.now, handoff)
+    assert net.mags[MAG1].bul == {} and net.queue == []

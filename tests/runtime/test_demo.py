@@ -57,7 +57,7 @@ def test_demo_handover_keeps_the_prefix(demo_run):
     mag2 = [e for e in events(work, "mag2") if e["kind"] == "binding-established"]
     handover = [e for e in events(work, "lma") if e["kind"] == "binding-handover"]
     assert len(mag1) == len(mag2) == len(handover) == 1
-    assert mag1[0]["detail"]["prefix"] == mag2[0]["detail"]["prefix"] == "2001:db8:8000::/64"
+    assert mag1[0]["detail"]["prefix"] == mag2[0]["detail"]["prefix"] == "2001:db8:8085:a57c::/64"
     assert handover[0]["detail"]["previous"] == "127.0.0.2"
     assert handover[0]["peer"] == "127.0.0.3"
 

@@ -16,6 +16,7 @@ Never: reads the clock or the random source, touches a socket or the TPM directl
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -55,6 +56,8 @@ from .trust import Appraiser, EvidenceSource, TrustSettings, TrustTable
 log = logging.getLogger(__name__)
 
 
+# candidate prefixes tried before a registration is refused with INSUFFICIENT_RESOURCES
+MAX_PROBES = 65536
 DEFAULT_POOL = IPv6Network("2001:db8:8000::/40")  # documentation space, RFC 3849
 
 
@@ -132,7 +135,6 @@ class LmaEngine:
         self._evidence = evidence
         self.cache: dict[bytes, BindingCacheEntry] = {}
         self._owners: dict[IPv6Network, bytes] = {}
-        self._next_subnet = 0
         self.counters: Counter[str] = Counter()
         self._address6 = as_ipv6(settings.address)
 
@@ -432,27 +434,43 @@ class LmaEngine:
                 )
             return entry.prefix
         if wanted != ALL_ZERO_PREFIX:
+            # only a whole prefix of the pool's grid: a shorter or longer one would overlap
+            # prefixes of other mobile nodes
             owner = self._owners.get(wanted)
-            if not wanted.subnet_of(self.settings.prefix_pool) or owner not in (None, mn_id):
+            if (
+                wanted.prefixlen != self.settings.prefix_length
+                or not wanted.subnet_of(self.settings.prefix_pool)
+                or owner not in (None, mn_id)
+            ):
                 raise PeerError(
-                    f"prefix {wanted} is not this mobile node's to claim",
+                    f"prefix {wanted} is not this mobile node's to claim (prefixes here are "
+                    f"/{self.settings.prefix_length} of {self.settings.prefix_pool})",
                     Status.NOT_AUTHORIZED_FOR_HOME_NETWORK_PREFIX,
                 )
             return wanted
-        return self._allocate()
+        return self._allocate(mn_id)
 
-    def _allocate(self) -> IPv6Network:
+    def _allocate(self, mn_id: bytes) -> IPv6Network:
+        """A free prefix, searched from a place derived from the mobile node identifier.
+
+        The binding cache is not persisted: deriving the first candidate from the identifier
+        gives a mobile node the same prefix again after an LMA restart (as long as no other
+        node took it), instead of handing the first prefixes to whoever registers first,
+        while their owners still use them."""
         pool = self.settings.prefix_pool
         size = 1 << (self.settings.prefix_length - pool.prefixlen)
         step = 1 << (128 - self.settings.prefix_length)
-        for _ in range(size):
-            index = self._next_subnet % size
-            self._next_subnet += 1
+        start = int.from_bytes(hashlib.sha256(mn_id).digest()[:8], "big") % size
+        for offset in range(min(size, MAX_PROBES)):
+            index = (start + offset) % size
             address = IPv6Address(int(pool.network_address) + index * step)
             candidate = IPv6Network((address, self.settings.prefix_length))
             if candidate not in self._owners:
                 return candidate
-        raise PeerError(f"prefix pool {pool} is exhausted", Status.INSUFFICIENT_RESOURCES)
+        raise PeerError(
+            f"no free prefix in {pool} after {min(size, MAX_PROBES)} tries",
+            Status.INSUFFICIENT_RESOURCES,
+        )
 
     def _remove(self, mn_id: bytes, now: float, out: Output, kind: str) -> None:
         entry = self.cache.pop(mn_id)

@@ -145,6 +145,10 @@ class MagEngine:
         self, mn_id: bytes, att: int, now: float, handoff: int = HI_NEW_INTERFACE
     ) -> Output:
         """A mobile node attached on this MAG's access link: register it with the LMA."""
+        # check the values before any state changes: a bad command leaves nothing behind
+        MobileNodeIdentifier(identifier=mn_id)
+        AccessTechnologyType(value=att)
+        HandoffIndicator(value=handoff)
         out = Output()
         entry = self.bul.get(mn_id)
         if entry is None:
