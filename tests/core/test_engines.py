@@ -369,3 +369,20 @@ def test_a_bad_attach_command_leaves_no_state():
         with pytest.raises(EncodeError):
             net.mags[MAG1].attach(mn, att, net.now, handoff)
     assert net.mags[MAG1].bul == {} and net.queue == []
+
+
+def test_a_flood_of_malformed_packets_logs_a_few_lines_then_says_it_stops(caplog):
+    net = build({MAG1: b"mag-good"})
+    caplog.set_level("DEBUG", logger="apmip.core")
+    for i in range(50):
+        net.lma.receive(b"\x3b\x01\x05", MAG1, net.now + i * 0.01)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 6
+    assert warnings[0].startswith(f"dropped malformed message from {MAG1}: ")
+    assert warnings[5] == (
+        f"more malformed messages from {MAG1} in this minute are logged at debug level"
+    )
+    assert net.lma.counters["rx_malformed"] == 50  # every one is still counted
+    caplog.clear()
+    net.lma.receive(b"\x3b\x01\x05", MAG1, net.now + 61.0)  # a new minute
+    assert [r.levelname for r in caplog.records] == ["WARNING"]

@@ -36,6 +36,38 @@ def mn_label(mn_id: bytes) -> str:
     return text if text.isprintable() else mn_id.hex()
 
 
+class PeerLog:
+    """Warnings about what peers sent, at most ``burst`` per source and kind a minute.
+
+    A flood of bad packets must not turn into a flood of log lines: past the burst the lines
+    go to debug level, and the first suppressed one says so. Time comes from the caller.
+    """
+
+    WINDOW = 60.0
+    MAX_KEYS = 4096
+
+    def __init__(self, logger: logging.Logger, burst: int = 5) -> None:
+        self.logger = logger
+        self.burst = burst
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def warning(self, now: float, source: str, kind: str, message: str, *args: object) -> None:
+        start, count = self._seen.get((source, kind), (now, 0))
+        if now - start >= self.WINDOW:
+            start, count = now, 0
+        if len(self._seen) >= self.MAX_KEYS and (source, kind) not in self._seen:
+            self._seen.clear()
+        self._seen[(source, kind)] = (start, count + 1)
+        if count < self.burst:
+            self.logger.warning(message, *args)
+        elif count == self.burst:
+            self.logger.warning(
+                "more %s from %s in this minute are logged at debug level", kind, source
+            )
+        else:
+            self.logger.debug(message, *args)
+
+
 def decode_or_drop(
     data: bytes,
     source: str,
@@ -43,6 +75,7 @@ def decode_or_drop(
     out: Output,
     counters: Counter[str],
     checksum_with: tuple[IPv6Address, IPv6Address] | None,
+    peer_log: PeerLog | None = None,
 ) -> Message | None:
     """Decode one message; a malformed one is counted, logged with its source and dropped."""
     try:
@@ -51,7 +84,11 @@ def decode_or_drop(
         return mh.decode(data, src=checksum_with[0], dst=checksum_with[1])
     except DecodeError as exc:
         counters["rx_malformed"] += 1
-        log.warning("dropped malformed message from %s: %s", source, exc)
+        text = "dropped malformed message from %s: %s"
+        if peer_log is None:
+            log.warning(text, source, exc)
+        else:
+            peer_log.warning(now, source, "malformed messages", text, source, exc)
         out.emit("dropped", now, peer=source, reason="malformed", error=str(exc))
         return None
 

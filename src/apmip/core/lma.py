@@ -43,6 +43,7 @@ from . import session
 from .common import (
     ALL_ZERO_PREFIX,
     LIFETIME_UNIT,
+    PeerLog,
     as_ipv6,
     decode_or_drop,
     lifetime_units,
@@ -136,6 +137,7 @@ class LmaEngine:
         self.cache: dict[bytes, BindingCacheEntry] = {}
         self._owners: dict[IPv6Network, bytes] = {}
         self.counters: Counter[str] = Counter()
+        self._peer_log = PeerLog(log)
         self._address6 = as_ipv6(settings.address)
 
     # -- input ----------------------------------------------------------------------------
@@ -147,13 +149,20 @@ class LmaEngine:
         pair = None
         if self.settings.ipv6_checksum:
             pair = (as_ipv6(source), self._address6)
-        message = decode_or_drop(data, source, now, out, self.counters, pair)
+        message = decode_or_drop(data, source, now, out, self.counters, pair, self._peer_log)
         if message is None:
             return out
         if not isinstance(message, BindingUpdate) or not message.proxy:
             # RFC 5213 section 5.3.1: only Proxy Binding Updates are for the LMA.
             self.counters["rx_unexpected"] += 1
-            log.warning("dropped %s from %s: not a Proxy Binding Update", message, source)
+            self._peer_log.warning(
+                now,
+                source,
+                "unexpected messages",
+                "dropped %s from %s: not a Proxy Binding Update",
+                type(message).__name__,
+                source,
+            )
             out.emit("dropped", now, peer=source, reason="not-a-pbu")
             return out
         self.counters["rx_pbu"] += 1
@@ -289,7 +298,14 @@ class LmaEngine:
             mag_share = read_key_share(pbu, settings.vendor_id)
         except DecodeError as exc:
             self.counters["rx_bad_evidence"] += 1
-            log.warning("attestation options from %s refused: %s", source, exc)
+            self._peer_log.warning(
+                now,
+                source,
+                "bad attestation options",
+                "attestation options from %s refused: %s",
+                source,
+                exc,
+            )
             raise PeerError(
                 f"attestation options malformed: {exc}", settings.status_failed
             ) from exc
@@ -300,7 +316,13 @@ class LmaEngine:
             # within a session only the key holder is trusted: a restarted MAG or another
             # sender on its address must attest again (the session itself stays)
             self.counters["rx_bad_mac"] += 1
-            log.warning("PBU from %s in a trust session without a valid MAC", source)
+            self._peer_log.warning(
+                now,
+                source,
+                "unauthenticated PBUs",
+                "PBU from %s in a trust session without a valid MAC",
+                source,
+            )
         label = mn_label(mn_id)
         nonce = self.trust.outstanding(source, now)
         if carried.evidence is None or nonce is None:

@@ -41,6 +41,7 @@ from apmip.wire.session import key_share_option, mac_placeholder, read_key_share
 from . import session
 from .common import (
     ALL_ZERO_PREFIX,
+    PeerLog,
     as_ipv6,
     decode_or_drop,
     lifetime_units,
@@ -138,6 +139,7 @@ class MagEngine:
         self._nonces = nonces
         self.bul: dict[bytes, BulEntry] = {}
         self.counters: Counter[str] = Counter()
+        self._peer_log = PeerLog(log)
 
     # -- commands from the access network -------------------------------------------------
 
@@ -182,12 +184,19 @@ class MagEngine:
         pair = None
         if self.settings.ipv6_checksum:
             pair = (as_ipv6(source), as_ipv6(self.settings.address))
-        message = decode_or_drop(data, source, now, out, self.counters, pair)
+        message = decode_or_drop(data, source, now, out, self.counters, pair, self._peer_log)
         if message is None:
             return out
         if not isinstance(message, BindingAck) or not message.proxy:
             self.counters["rx_unexpected"] += 1
-            log.warning("dropped %s from %s: not a Proxy Binding Acknowledgement", message, source)
+            self._peer_log.warning(
+                now,
+                source,
+                "unexpected messages",
+                "dropped %s from %s: not a Proxy Binding Acknowledgement",
+                type(message).__name__,
+                source,
+            )
             out.emit("dropped", now, peer=source, reason="not-a-pba")
             return out
         mn = message.find(MobileNodeIdentifier)
@@ -272,7 +281,13 @@ class MagEngine:
             out.emit("session-lost", now, mn=label, peer=entry.lma)
         elif key and not session.verify(data, key, session.TO_MAG, settings.vendor_id):
             self.counters["rx_bad_mac"] += 1
-            log.warning("dropped PBA from %s without a valid MAC in a trust session", entry.lma)
+            self._peer_log.warning(
+                now,
+                entry.lma,
+                "unauthenticated PBAs",
+                "dropped PBA from %s without a valid MAC in a trust session",
+                entry.lma,
+            )
             out.emit("dropped", now, peer=entry.lma, reason="bad-mac", sequence=pba.sequence)
             return
         if pba.status < 128:
