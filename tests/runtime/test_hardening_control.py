@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,8 @@ from apmip.runtime.daemon import socket_request
 from .test_demo import free_udp_port
 
 pytestmark = pytest.mark.slow
+
+STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
 
 PLAIN = """
 [node]
@@ -65,7 +68,8 @@ def stop(proc: subprocess.Popen[str]) -> list[str]:
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
-    return [line.split(" ", 2)[2] for line in err.splitlines()]
+    # "2026-01-01 10:00:00,000 LEVEL name: message" -> "LEVEL name: message"
+    return [STAMP.sub("", line) for line in err.splitlines()]
 
 
 def run_mag(path: Path) -> subprocess.CompletedProcess[str]:

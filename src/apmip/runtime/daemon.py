@@ -75,6 +75,7 @@ class Daemon:
         self._tracers: list[asyncio.Queue[dict[str, Any] | None]] = []
         self._clients: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
         self._control_id: tuple[int, int] | None = None
+        self._closing = False
         self._event_file: TextIO | None = None
         self._startup_events = startup_events or []
         self.started = clock()
@@ -189,6 +190,9 @@ class Daemon:
 
     async def _close_clients(self) -> None:
         """End every control connection so that none is cancelled mid-way at exit."""
+        self._closing = True
+        # connections accepted just before the server closed start now and see _closing
+        await asyncio.sleep(0)
         for queue in self._subscribers:
             queue.put_nowait(None)
         for writer in self._clients.values():
@@ -298,6 +302,9 @@ class Daemon:
 
     async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        if self._closing:
+            writer.close()
+            return
         if task is not None:
             self._clients[task] = writer
         try:
