@@ -22,6 +22,16 @@ class Engines(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.net = build({MAGS[0]: b"mag-good", MAGS[1]: b"mag-good", TAMPERED: b"mag-bad"})
+        self.tampered_at: dict[str, float] = {}
+
+    @rule()
+    def lma_restarts(self):
+        self.net.lma = build({}).lma
+
+    @rule(mag=st.sampled_from(MAGS[:2]))
+    def mag_restarts_with_a_changed_platform(self, mag):
+        self.net.mags[mag] = build({mag: b"mag-bad"}).mags[mag]
+        self.tampered_at.setdefault(mag, self.net.now)
 
     @rule(
         mag=st.sampled_from(MAGS),
@@ -84,6 +94,13 @@ class Engines(RuleBasedStateMachine):
     def the_tampered_mag_never_holds_a_binding(self):
         assert all(entry.mag != TAMPERED for entry in self.net.lma.cache.values())
         assert all(e.state != "registered" for e in self.net.mags[TAMPERED].bul.values())
+
+    @invariant()
+    def a_mag_changed_after_restart_never_registers_again(self):
+        for entry in self.net.lma.cache.values():
+            if entry.mag in self.tampered_at:
+                # the last accepted registration from it predates the change
+                assert entry.expires - entry.lifetime <= self.tampered_at[entry.mag]
 
     @invariant()
     def no_engine_error_was_counted(self):
