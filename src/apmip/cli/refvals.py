@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from apmip.attest.refvals import ReferenceValues
-from apmip.errors import ApmipError
+from apmip.errors import ApmipError, ConfigError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,10 +57,15 @@ def _record(args: argparse.Namespace) -> int:
     from apmip.runtime.node import record_references
 
     try:
-        config = config_module.load(args.config, args.role)
+        # the node's own verifier inputs (its peers' references and certificates) may not
+        # exist yet: each side's references are recorded before the other's verifier is set up
+        config = config_module.load(args.config, args.role, for_recording=True)
         refs = record_references(config, args.name, args.release)
         if args.merge and args.out is not None and args.out.exists():
             refs = ReferenceValues.load(args.out).merged(refs)
+    except ConfigError as exc:
+        print(f"apmip refvals record: configuration error: {exc}", file=sys.stderr)
+        return 2
     except (OSError, ApmipError) as exc:
         print(f"apmip refvals record: {exc}", file=sys.stderr)
         return 1

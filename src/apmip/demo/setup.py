@@ -138,9 +138,7 @@ def build_world(
     # references are recorded from every node in its approved state ...
     sets: dict[str, ReferenceValues] = {"lma": ReferenceValues(), "mag": ReferenceValues()}
     for spec in NODES:
-        # the references must exist before a configuration can be loaded
-        _ensure_reference_files(root)
-        config = config_module.load(world.configs[spec.name], spec.role)
+        config = config_module.load(world.configs[spec.name], spec.role, for_recording=True)
         recorded = record_references(config, name=f"{spec.name}-approved", release="demo-1")
         sets[spec.role] = sets[spec.role].merged(recorded)
     sets["lma"].save(root / "refvals" / "lmas.json")
@@ -154,10 +152,3 @@ def build_world(
             assert before in text
             path.write_text(text.replace(before, after), encoding="utf-8")
     return world
-
-
-def _ensure_reference_files(root: Path) -> None:
-    for name in ("lmas.json", "mags.json"):
-        path = root / "refvals" / name
-        if not path.exists():
-            ReferenceValues().save(path)

@@ -84,9 +84,9 @@ class _Table:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if isinstance(value, bool) and kind is not bool:
-            raise self._fail(key, f"{value!r} is a boolean", f"give a {_name(kind)}")
+            raise self._fail(key, f"{value!r} is a boolean", f"give {_a(_name(kind))}")
         if not isinstance(value, kind):
-            raise self._fail(key, f"{value!r} is not a {_name(kind)}", f"give a {_name(kind)}")
+            raise self._fail(key, f"{value!r} is not {_a(_name(kind))}", f"give {_a(_name(kind))}")
         return value
 
     def number(self, key: str, default: float, low: float, high: float) -> float:
@@ -119,6 +119,15 @@ class _Table:
             raise self._fail(key, f"{resolved} does not exist", "create it or correct the path")
         return resolved
 
+    def output(self, key: str, example: str) -> Path | None:
+        """A file this node writes: it may be missing, but must not be a folder."""
+        resolved = self.file(key, must_exist=False)
+        if resolved is not None and resolved.is_dir():
+            raise self._fail(
+                key, f"{resolved} is a directory", f"give the path of a file, e.g. {example!r}"
+            )
+        return resolved
+
     def files(self, key: str) -> tuple[Path, ...]:
         items = self.get(key, list, [])
         paths = []
@@ -143,6 +152,10 @@ class _Table:
                 )
 
 
+def _a(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"
+
+
 def _name(kind: type | tuple[type, ...]) -> str:
     names = {
         str: "string",
@@ -157,26 +170,32 @@ def _name(kind: type | tuple[type, ...]) -> str:
     return names.get(kind, kind.__name__)
 
 
-def load(path: str | Path, role: str) -> NodeConfig:
-    """Read and check a daemon's configuration file."""
+def load(path: str | Path, role: str, *, for_recording: bool = False) -> NodeConfig:
+    """Read and check a daemon's configuration file.
+
+    ``for_recording`` loads it to record the node's own reference values: what the node needs
+    only to appraise its peers (``references``, ``peer_certificates``) need not exist yet.
+    """
     path = Path(path).resolve()
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(
-            str(path), "-", "file not found", "give the path of a TOML file"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), "-", f"not valid TOML: {exc}", "fix the syntax") from None
+    raw = _read(path)
     top = _Table(path, "", raw)
     top.reject_unknown({"node", "lma", "mag", "attestation"})
+    other = "mag" if role == "lma" else "lma"
+    if other in raw:
+        raise top._fail(
+            other,
+            f"a [{other}] table does not belong in an {role.upper()} configuration",
+            f"remove [{other}], or run this file with `apmip {other}`",
+        )
     node = top.table("node")
     node.reject_unknown({"name", "address", "port", "control", "pcap", "events"})
     name = node.get("name", str, role)
+    if not name.strip():
+        raise node._fail("name", "is empty", "give the node a name, e.g. 'mag1'")
     address = node.address("address")
     port = node.integer("port", DEFAULT_PORT, 1, 65535)
     control = node.get("control", str, f"{name}.sock")
-    trust, attestation = _attestation(top.table("attestation"))
+    trust, attestation = _attestation(top.table("attestation"), for_recording)
     config = NodeConfig(
         path=path,
         role=role,
@@ -184,8 +203,8 @@ def load(path: str | Path, role: str) -> NodeConfig:
         address=address,
         port=port,
         control=(path.parent / control).resolve(),
-        pcap=node.file("pcap", must_exist=False),
-        events=node.file("events", must_exist=False),
+        pcap=node.output("pcap", f"run/{name}.pcap"),
+        events=node.output("events", f"run/{name}.events.jsonl"),
         trust=trust,
         attestation=attestation,
     )
@@ -194,7 +213,40 @@ def load(path: str | Path, role: str) -> NodeConfig:
     return _with_mag(config, top.table("mag"))
 
 
-def _attestation(table: _Table) -> tuple[TrustSettings, AttestationConfig]:
+def _read(path: Path) -> dict[str, Any]:
+    """The TOML document at ``path``; every way of failing is a ConfigError."""
+    where = str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(where, "-", "file not found", "give the path of a TOML file") from None
+    except IsADirectoryError:
+        raise ConfigError(where, "-", "is a directory", "give the path of a TOML file") from None
+    except PermissionError:
+        raise ConfigError(
+            where, "-", "cannot be read: permission denied", "make it readable for this user"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            where, "-", f"cannot be read: {exc.strerror or exc}", "give the path of a TOML file"
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            where,
+            "-",
+            f"byte 0x{data[exc.start]:02x} on line {line} is not UTF-8",
+            "save the file as UTF-8 text",
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(where, "-", f"not valid TOML: {exc}", "fix the syntax") from None
+
+
+def _attestation(table: _Table, for_recording: bool) -> tuple[TrustSettings, AttestationConfig]:
     table.reject_unknown(
         {
             "enabled",
@@ -253,9 +305,11 @@ def _attestation(table: _Table) -> tuple[TrustSettings, AttestationConfig]:
         state=table.file("state", must_exist=False),
         ak_certificate=table.file("ak_certificate", must_exist=enabled),
         trust_anchors=table.files("trust_anchors"),
-        peer_certificates=table.file("peer_certificates", must_exist=enabled),
+        peer_certificates=table.file(
+            "peer_certificates", must_exist=enabled and not for_recording
+        ),
         revoked=table.file("revoked"),
-        references=table.file("references", must_exist=enabled),
+        references=table.file("references", must_exist=enabled and not for_recording),
         measure=table.files("measure"),
         boot_log=table.file("boot_log"),
         simulate_boot=table.get("simulate_boot", bool, False),

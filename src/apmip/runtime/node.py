@@ -23,7 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_private_key,
+)
 
 from apmip.attest import pki
 from apmip.attest.attester import Attester, PcrBank, Quote
@@ -40,7 +45,7 @@ from apmip.attest.verifier import Verifier
 from apmip.core.events import Event as EngineEvent
 from apmip.core.lma import LmaEngine
 from apmip.core.mag import MagEngine
-from apmip.errors import ApmipError, ConfigError
+from apmip.errors import ApmipError, ConfigError, TpmError
 
 from . import config as config_module
 from .config import NodeConfig
@@ -71,9 +76,64 @@ def open_attester(config: NodeConfig, state: Path | None = None) -> Attester:
 
         return TpmAttester(settings.tcti)
     assert settings.key is not None
+    _check_key(config)
     state = state or settings.state or config.path.with_suffix(".tpm-state.json")
-    # TPMS_CLOCK_INFO.clock counts milliseconds; wall time keeps it increasing across restarts
-    return SoftwareAttester(settings.key, state, clock=lambda: int(time.time() * 1000))
+    try:
+        # TPMS_CLOCK_INFO.clock counts milliseconds; wall time keeps it increasing
+        return SoftwareAttester(settings.key, state, clock=lambda: int(time.time() * 1000))
+    except (TpmError, OSError) as exc:
+        key = "attestation.key" if str(settings.key) in str(exc) else "attestation.state"
+        raise ConfigError(
+            str(config.path), key, str(exc), "give the files `apmip pki device` wrote"
+        ) from exc
+
+
+def _check_key(config: NodeConfig) -> None:
+    """The software attester's key must be a private key PEM, and the one its certificate
+    (``ak_certificate``) was issued for."""
+    key_path = config.attestation.key
+    assert key_path is not None
+    try:
+        key = load_pem_private_key(key_path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) else "not a private key PEM"
+        raise ConfigError(
+            str(config.path),
+            "attestation.key",
+            f"{key_path}: {problem or exc}",
+            "give the attestation key PEM written by `apmip pki device`",
+        ) from exc
+    cert_path = config.attestation.ak_certificate
+    if cert_path is None:
+        return
+    cert = _ak_certificate(config)
+    if _spki(cert.public_key()) != _spki(key.public_key()):
+        raise ConfigError(
+            str(config.path),
+            "attestation.key",
+            f"the key in {key_path} does not match the public key in {cert_path} "
+            "(attestation.ak_certificate)",
+            "give the key the certificate was issued for, or issue a certificate for this "
+            "key with `apmip pki device --ak-pem`",
+        )
+
+
+def _spki(key: Any) -> bytes:
+    return bytes(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
+
+
+def _ak_certificate(config: NodeConfig) -> x509.Certificate:
+    path = config.attestation.ak_certificate
+    assert path is not None
+    try:
+        return pki.load_cert(path)
+    except ApmipError as exc:
+        raise ConfigError(
+            str(config.path),
+            "attestation.ak_certificate",
+            _without_cause(exc),
+            "give the attestation-key certificate written by `apmip pki device`",
+        ) from exc
 
 
 def measure_node(config: NodeConfig, attester: Attester, boot: bool) -> tuple[Event, ...]:
@@ -120,7 +180,7 @@ def prepare_attestation(config: NodeConfig) -> NodeAttestation:
         attester.close()
         raise
     assert settings.ak_certificate is not None
-    ak_der = pki.load_cert(settings.ak_certificate).public_bytes(Encoding.DER)
+    ak_der = _ak_certificate(config).public_bytes(Encoding.DER)
     chosen = selection(config)
     evidence = LocalEvidence(attester, ak_der, chosen, events)
     verifier = Verifier(_trust_store(config), _references(config), _policy(config), chosen)
@@ -130,9 +190,30 @@ def prepare_attestation(config: NodeConfig) -> NodeAttestation:
 def _trust_store(config: NodeConfig) -> TrustStore:
     settings = config.attestation
     where = str(config.path)
+    revoked: set[str] = set()
+    if settings.revoked is not None:
+        try:
+            revoked = pki.read_revoked(settings.revoked)
+        except (OSError, ApmipError, ValueError) as exc:
+            raise ConfigError(
+                where,
+                "attestation.revoked",
+                _without_cause(exc),
+                "give a UTF-8 text file with one revoked device serial per line",
+            ) from exc
+    anchors = []
+    for index, path in enumerate(settings.trust_anchors):
+        try:
+            anchors.append(pki.load_cert(path))
+        except ApmipError as exc:
+            raise ConfigError(
+                where,
+                f"attestation.trust_anchors[{index}]",
+                _without_cause(exc),
+                "list the manufacturer CA certificate(s), e.g. ['pki/ca/ca.cert.pem']",
+            ) from exc
+    store = TrustStore(anchors, revoked)
     try:
-        revoked = pki.read_revoked(settings.revoked) if settings.revoked else set()
-        store = TrustStore([pki.load_cert(p) for p in settings.trust_anchors], revoked)
         assert settings.peer_certificates is not None
         folders = sorted(p for p in settings.peer_certificates.iterdir() if p.is_dir())
         for folder in folders:
@@ -158,15 +239,21 @@ def _references(config: NodeConfig) -> ReferenceValues:
     assert config.attestation.references is not None
     try:
         return ReferenceValues.load(config.attestation.references)
-    except ConfigError:
-        raise
     except (OSError, ApmipError, ValueError) as exc:
         raise ConfigError(
             str(config.path),
             "attestation.references",
-            str(exc),
+            _without_cause(exc),
             "record them with `apmip refvals record`",
         ) from exc
+
+
+def _without_cause(exc: BaseException) -> str:
+    """A nested error's text without its own fix (the outer error gives one)."""
+    if isinstance(exc, ConfigError):
+        where = exc.path if exc.key == "-" else f"{exc.path}: {exc.key}"
+        return f"{where}: {exc.problem}"
+    return str(exc)
 
 
 def _policy(config: NodeConfig) -> Policy:
@@ -206,7 +293,7 @@ def record_references(config: NodeConfig, name: str, release: str = "") -> Refer
     """
     serial = None
     if config.attestation.ak_certificate is not None:
-        serial = pki.device_serial(pki.load_cert(config.attestation.ak_certificate))
+        serial = pki.device_serial(_ak_certificate(config))
     with _scratch_folder() as scratch:
         if _boots(config):
             key = scratch / "key.pem"
@@ -303,5 +390,13 @@ def _open_capture(config: NodeConfig) -> Any:
         return None
     from apmip.wire.pcap import PcapWriter
 
-    config.pcap.parent.mkdir(parents=True, exist_ok=True)
-    return PcapWriter(config.pcap)
+    try:
+        config.pcap.parent.mkdir(parents=True, exist_ok=True)
+        return PcapWriter(config.pcap)
+    except OSError as exc:
+        raise ConfigError(
+            str(config.path),
+            "node.pcap",
+            f"cannot write {config.pcap}: {exc.strerror or exc}",
+            "give the path of a file this daemon may write",
+        ) from exc
