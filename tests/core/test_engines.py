@@ -19,6 +19,7 @@ from apmip.wire.options import (
     MobileNodeIdentifier,
     Timestamp,
 )
+from apmip.wire.session import mac_span
 
 from .pair import LMA, build, kinds
 
@@ -280,6 +281,7 @@ def test_messages_in_a_trust_session_carry_a_mac_both_ways():
 def test_a_restarted_mag_with_changed_platform_is_appraised_again_and_refused():
     net = build({MAG1: b"mag-good"})
     attach(net, MAG1)
+    old_key = net.lma.trust.peers[MAG1].key
     # the MAG's daemon restarts with a changed configuration: same address, no key
     net.mags[MAG1] = build({MAG1: b"mag-tampered"}).mags[MAG1]
     net.now += 1.0
@@ -287,7 +289,10 @@ def test_a_restarted_mag_with_changed_platform_is_appraised_again_and_refused():
     assert kinds(events)[:3] == ["attach", "challenge-sent", "challenged"]
     refused = next(e for e in events if e.kind == "pbu-refused")
     assert refused.detail["status"] == 221
-    assert not net.lma.trust.trusted(MAG1, net.now)
+    peer = net.lma.trust.peers[MAG1]
+    assert (peer.verdict, peer.reason) == ("reject", "reference")
+    # the old session stays, usable only with a key the restarted MAG does not have
+    assert peer.key == old_key
     # the refused MAG's later messages are challenged; the binding it had is untouched
     assert net.lma.counters["rx_bad_mac"] == 1
     assert net.lma.cache[MN].mag == MAG1 and net.lma.cache[MN].delete_at is None
@@ -386,3 +391,99 @@ def test_a_flood_of_malformed_packets_logs_a_few_lines_then_says_it_stops(caplog
     caplog.clear()
     net.lma.receive(b"\x3b\x01\x05", MAG1, net.now + 61.0)  # a new minute
     assert [r.levelname for r in caplog.records] == ["WARNING"]
+
+
+def test_garbage_evidence_from_a_trusted_address_neither_ends_the_session_nor_spends_nonces():
+    net = build({MAG1: b"mag-good"})
+    attach(net, MAG1)
+    key = net.lma.trust.peers[MAG1].key
+    for i in range(3):
+        spoofer = build({MAG1: b"mag-tampered"}).mags[MAG1]  # on the MAG's address, no key
+        out = spoofer.attach(f"s{i}@x".encode(), WLAN, net.now)
+        reply = net.lma.receive(out.datagrams[0].data, MAG1, net.now)
+        assert mh.decode(reply.datagrams[0].data).status == 220
+        net.now += 0.01
+        answer = spoofer.receive(reply.datagrams[0].data, LMA, net.now)
+        refusal = net.lma.receive(answer.datagrams[0].data, MAG1, net.now)
+        assert mh.decode(refusal.datagrams[0].data).status == 221
+    # the genuine MAG's session and key are intact, and its refresh is accepted with a MAC
+    assert net.lma.trust.peers[MAG1].key == key
+    events = net.advance(31.0)
+    assert "binding-refreshed" in kinds(events) and "challenge-sent" not in kinds(events)
+
+
+def test_replies_to_unauthenticated_pbus_carry_no_mac():
+    net = build({MAG1: b"mag-good"})
+    attach(net, MAG1)
+    stale = BindingUpdate(
+        sequence=9,
+        lifetime=0,
+        ack=True,
+        proxy=True,
+        options=(MobileNodeIdentifier(identifier=MN), Timestamp.from_seconds(net.now - 100)),
+    )
+    data = mh.encode(stale, src=IPv6Address(MAG1), dst=IPv6Address(LMA))
+    reply = net.lma.receive(data, MAG1, net.now).datagrams[0].data
+    assert mh.decode(reply).status == 156  # refused for its timestamp, before any MAC check
+    assert mac_span(reply, 32473) is None
+    # the genuine MAG would drop such an answer to a MAC'd PBU
+    assert not session.verify(reply, net.lma.trust.peers[MAG1].key, session.TO_MAG, 32473)
+
+
+def test_a_pbu_replayed_after_its_binding_was_deleted_is_refused():
+    net = build({MAG1: b"mag-good"}, timestamp_window=5.0)
+    attach(net, MAG1)
+    registration = mh.decode(net.wire_log[-2][2])
+    assert isinstance(registration, BindingUpdate) and registration.lifetime > 0
+    detach(net, MAG1)
+    net.advance(1.5)  # past min_delay_before_delete: the entry is gone
+    assert MN not in net.lma.cache
+    out = net.lma.receive(net.wire_log[-4][2], MAG1, net.now)
+    assert [mh.decode(d.data).status for d in out.datagrams] in ([157], [220])
+    assert MN not in net.lma.cache
+
+
+def test_mobile_nodes_attaching_together_share_one_first_contact():
+    net = build({MAG1: b"mag-good"})
+    mag = net.mags[MAG1]
+    nodes = [f"n{i}@apmip.example".encode() for i in range(5)]
+    for node in nodes:
+        net.take(mag.attach(node, WLAN, net.now), MAG1)
+    net.run()
+    assert all(mag.bul[n].state == "registered" for n in nodes)
+    assert len(net.lma.cache) == 5
+    # one challenge, one appraisal each way, one session key; the rest rode on the session
+    assert net.lma.counters["challenges"] == 1
+    assert (net.lma.trust.peers[MAG1].appraisals, mag.trust.peers[LMA].appraisals) == (1, 1)
+    assert kinds(net.events).count("waiting") == 4
+
+
+def test_a_forged_challenge_costs_an_appraisal_never_a_binding():
+    net = build({MAG1: b"mag-good"})
+    attach(net, MAG1)
+    mag = net.mags[MAG1]
+    net.advance(31.0)  # refresh: the PBU goes out MAC'd
+    entry = mag.bul[MN]
+    assert entry.state == "registered"
+    entry.state = "registering"  # a refresh in flight
+    out = Output()
+    mag._send(entry, net.now, out)
+    # a forged 220 without a nonce, and a forged status 0 with another prefix: both dropped
+    other = HomeNetworkPrefix(prefix=IPv6Network("2001:db8:dead::/64"))
+    for status, options in ((220, ()), (0, (other,))):
+        forged = BindingAck(
+            status=status,
+            sequence=entry.sequence,
+            lifetime=1000,
+            proxy=True,
+            options=(MobileNodeIdentifier(identifier=MN), *options),
+        )
+        data = mh.encode(forged, src=IPv6Address(LMA), dst=IPv6Address(MAG1))
+        events = mag.receive(data, LMA, net.now).events
+        assert [(e.kind, e.detail["reason"]) for e in events] == [("dropped", "bad-mac")]
+    assert mag.bul[MN].prefix == net.lma.cache[MN].prefix
+    assert mag.trust.session_key(LMA, net.now) != b""
+    # the genuine answer still lands
+    net.take(out, MAG1)
+    net.run()
+    assert mag.bul[MN].state == "registered" and mag.bul[MN].lifetime == 40.0

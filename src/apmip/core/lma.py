@@ -138,6 +138,7 @@ class LmaEngine:
         self._owners: dict[IPv6Network, bytes] = {}
         self.counters: Counter[str] = Counter()
         self._peer_log = PeerLog(log)
+        self._last_stamps: dict[bytes, int] = {}
         self._address6 = as_ipv6(settings.address)
 
     # -- input ----------------------------------------------------------------------------
@@ -166,8 +167,13 @@ class LmaEngine:
             out.emit("dropped", now, peer=source, reason="not-a-pbu")
             return out
         self.counters["rx_pbu"] += 1
+        # the session key, if this PBU proves it holds it: only then is the answer MAC'd, so
+        # that an unauthenticated sender never obtains a message the MAG would believe
+        key = self.trust.session_key(source, now) if self.settings.trust.enabled else b""
+        if key and not session.verify(data, key, session.TO_LMA, self.settings.trust.vendor_id):
+            key = b""
         try:
-            self._handle(message, data, source, now, out)
+            self._handle(message, key, source, now, out)
         except PeerError as exc:
             self.counters[f"status_{exc.status}"] += 1
             log.info("PBU from %s refused with status %d: %s", source, exc.status, exc)
@@ -180,12 +186,17 @@ class LmaEngine:
                 status=exc.status,
                 reason=str(exc),
             )
-            self._reply(message, source, exc.status, now, out)
+            self._reply(message, source, exc.status, now, out, grant=Grant(key=key))
         return out
 
     def poll(self, now: float) -> Output:
         """Expire bindings whose lifetime ran out and finish delayed deletions."""
         out = Output()
+        # a remembered timestamp older than the window can no longer pass the window check
+        horizon = (now - self.settings.timestamp_window - 1.0) * 65536
+        for mn_id, value in list(self._last_stamps.items()):
+            if value < horizon and mn_id not in self.cache:
+                del self._last_stamps[mn_id]
         for mn_id, entry in list(self.cache.items()):
             if entry.delete_at is not None and now >= entry.delete_at:
                 self._remove(mn_id, now, out, "binding-deleted")
@@ -211,7 +222,7 @@ class LmaEngine:
     # -- processing -----------------------------------------------------------------------
 
     def _handle(
-        self, pbu: BindingUpdate, data: bytes, source: str, now: float, out: Output
+        self, pbu: BindingUpdate, key: bytes, source: str, now: float, out: Output
     ) -> None:
         mn_opt = pbu.find(MobileNodeIdentifier)
         if mn_opt is None:
@@ -238,7 +249,7 @@ class LmaEngine:
             return
         self._check_order(pbu, entry, source, now)
 
-        grant = self._attestation_gate(pbu, data, mn_id, source, now, out)
+        grant = self._attestation_gate(pbu, key, mn_id, source, now, out)
         if grant is None:
             return
         if pbu.lifetime == 0:
@@ -258,14 +269,13 @@ class LmaEngine:
                     f"LMA's clock (window {self.settings.timestamp_window} s)",
                     Status.TIMESTAMP_MISMATCH,
                 )
-            if (
-                entry is not None
-                and entry.timestamp is not None
-                and stamp.value <= entry.timestamp
-            ):
+            mn = pbu.find(MobileNodeIdentifier)
+            last = self._last_stamps.get(mn.identifier) if mn is not None else None
+            if entry is not None and entry.timestamp is not None:
+                last = max(last or 0, entry.timestamp)
+            if last is not None and stamp.value <= last:
                 raise PeerError(
-                    f"timestamp {stamp.seconds:.6f} not after the accepted "
-                    f"{entry.timestamp / 65536:.6f}",
+                    f"timestamp {stamp.seconds:.6f} not after the accepted {last / 65536:.6f}",
                     Status.TIMESTAMP_LOWER_THAN_PREV_ACCEPTED,
                 )
             return
@@ -282,7 +292,7 @@ class LmaEngine:
     def _attestation_gate(
         self,
         pbu: BindingUpdate,
-        data: bytes,
+        key: bytes,
         mn_id: bytes,
         source: str,
         now: float,
@@ -309,10 +319,9 @@ class LmaEngine:
             raise PeerError(
                 f"attestation options malformed: {exc}", settings.status_failed
             ) from exc
-        key = self.trust.session_key(source, now)
-        if key and session.verify(data, key, session.TO_LMA, settings.vendor_id):
-            return Grant(carried.request)
-        if key and carried.evidence is None:
+        if key:
+            return Grant(carried.request, key=key)
+        if self.trust.trusted(source, now) and carried.evidence is None:
             # within a session only the key holder is trusted: a restarted MAG or another
             # sender on its address must attest again (the session itself stays)
             self.counters["rx_bad_mac"] += 1
@@ -358,7 +367,7 @@ class LmaEngine:
         verdict.key = session.derive(
             private, mag_share, mag_share, lma_share, source, self.settings.address
         )
-        return Grant(carried.request, lma_share)
+        return Grant(carried.request, lma_share, verdict.key)
 
     def _register(
         self,
@@ -405,6 +414,7 @@ class LmaEngine:
         entry.expires = now + lifetime
         entry.sequence = pbu.sequence
         entry.timestamp = stamp.value if stamp is not None else None
+        self._remember_stamp(mn_id, stamp)
         entry.delete_at = None
         self.counters[kind.replace("-", "_")] += 1
         if kind != "binding-handover":
@@ -437,12 +447,20 @@ class LmaEngine:
             entry.delete_at = now + self.settings.min_delay_before_delete
             stamp = pbu.find(Timestamp)
             entry.timestamp = stamp.value if stamp is not None else entry.timestamp
+            self._remember_stamp(mn_id, stamp)
             entry.sequence = pbu.sequence
             self.counters["deregistrations"] += 1
             out.emit("binding-deregistered", now, mn=label, peer=source, prefix=str(entry.prefix))
         # a de-registration for an unknown binding is answered as accepted: it is what a
         # retransmitted de-registration whose first answer was lost finds
         self._reply(pbu, source, Status.ACCEPTED, now, out, lifetime=0.0, grant=grant)
+
+    def _remember_stamp(self, mn_id: bytes, stamp: Timestamp | None) -> None:
+        """Keep the last accepted timestamp of a mobile node beyond its binding: a PBU
+        replayed after the entry was deleted must still be refused while its timestamp is
+        inside the validity window (RFC 5213 section 5.5)."""
+        if stamp is not None:
+            self._last_stamps[mn_id] = stamp.value
 
     def _prefix_for(
         self, mn_id: bytes, wanted: IPv6Network, entry: BindingCacheEntry | None
@@ -552,7 +570,7 @@ class LmaEngine:
             self.counters["evidence_sent"] += 1
         if status < 128 and grant is not None and grant.share:
             options.append(key_share_option(grant.share, vendor))
-        key = self.trust.session_key(peer, now) if self.settings.trust.enabled else b""
+        key = grant.key if grant is not None else b""
         if key:
             options.append(mac_placeholder(vendor))
         pba = BindingAck(
@@ -575,8 +593,10 @@ class LmaEngine:
 
 @dataclass(frozen=True)
 class Grant:
-    """What a PBU that passed the attestation gate asks of the reply: evidence over the
-    MAG's nonce, and this LMA's key share when a session key was just agreed."""
+    """What a reply must carry: evidence over the MAG's nonce if it asked, this LMA's key
+    share when a session key was just agreed, and the MAC of the session."""
 
     request: AttestationRequest | None = None
     share: bytes = b""
+    # the session key to MAC the reply with: the PBU proved it, or it was just agreed
+    key: bytes = b""

@@ -105,6 +105,10 @@ class BulEntry:
     # this MAG's key pair for the session key, sent with its evidence (apmip.core.session)
     private: Any = None
     share: bytes = b""
+    # the session key the last PBU was MAC'd with: its answer must carry a MAC under it
+    sent_key: bytes = b""
+    # waiting for another registration's first contact with the LMA to agree a session
+    waiting: bool = False
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -138,6 +142,8 @@ class MagEngine:
         self._evidence = evidence
         self._nonces = nonces
         self.bul: dict[bytes, BulEntry] = {}
+        # the registration making the first contact with the LMA while there is no session
+        self._attesting: bytes | None = None
         self.counters: Counter[str] = Counter()
         self._peer_log = PeerLog(log)
 
@@ -220,7 +226,10 @@ class MagEngine:
         out = Output()
         for entry in list(self.bul.values()):
             label = mn_label(entry.mn_id)
-            if entry.state in ("registering", "deregistering") and now >= entry.next_send:
+            if entry.waiting and now >= entry.next_send:
+                # nothing was sent yet: no retransmission to count, just look again
+                self._send(entry, now, out)
+            elif entry.state in ("registering", "deregistering") and now >= entry.next_send:
                 if entry.retransmits >= self.settings.max_retransmits:
                     self.counters["timeouts"] += 1
                     out.emit(
@@ -273,13 +282,17 @@ class MagEngine:
         label = mn_label(entry.mn_id)
         settings = self.settings.trust
         latency = now - entry.started
-        key = self.trust.session_key(entry.lma, now) if settings.enabled else b""
-        if key and pba.status == settings.status_required:
-            # the LMA no longer holds our session (it restarted, or its session ended):
-            # attest both ways afresh, so a changed LMA is appraised before it is used again
+        # whether an answer must be authenticated follows from how the PBU was sent
+        key = entry.sent_key
+        if key and session.verify(data, key, session.TO_MAG, settings.vendor_id):
+            pass
+        elif key and pba.status == settings.status_required and self._challenge_of(pba):
+            # the LMA no longer holds our session (it restarted, or its session ended): attest
+            # both ways afresh, so a changed LMA is appraised before it is used again. A
+            # forged challenge costs a new appraisal, never a binding.
             self.trust.forget(entry.lma)
             out.emit("session-lost", now, mn=label, peer=entry.lma)
-        elif key and not session.verify(data, key, session.TO_MAG, settings.vendor_id):
+        elif key:
             self.counters["rx_bad_mac"] += 1
             self._peer_log.warning(
                 now,
@@ -369,6 +382,7 @@ class MagEngine:
             )
         verdict.key = key  # the session's entry keeps it
         entry.private, entry.share = None, b""
+        self._release(now, out)
         return True
 
     def _refuse_lma(
@@ -412,7 +426,8 @@ class MagEngine:
             return
         first = not entry.registered_once
         entry.prefix = hnp.prefix
-        entry.lifetime = float(pba.lifetime_seconds)
+        # the LMA may grant less than asked (RFC 5213 section 5.3.6), never more
+        entry.lifetime = float(min(pba.lifetime_seconds, self.settings.lifetime))
         entry.state = "registered"
         entry.registered_once = True
         entry.expires = now + entry.lifetime
@@ -446,21 +461,32 @@ class MagEngine:
         except DecodeError as exc:
             request = None
             log.warning("challenge from %s unreadable: %s", entry.lma, exc)
+        if request is None:
+            # not an answer this MAG can use (and a forged one must not end a registration)
+            self.counters["rx_bad_challenge"] += 1
+            out.emit("dropped", now, peer=entry.lma, reason="no-challenge", sequence=pba.sequence)
+            return
         entry.challenges += 1
-        if request is None or entry.challenges > MAX_CHALLENGES:
+        if entry.challenges > MAX_CHALLENGES:
             out.emit(
                 "registration-failed",
                 now,
                 mn=label,
                 peer=entry.lma,
                 status=pba.status,
-                reason="attestation required, but no usable challenge",
+                reason=f"challenged {entry.challenges} times in one registration",
             )
             self._forget(entry)
             return
         entry.answer_nonce = request.nonce
         out.emit("challenged", now, mn=label, peer=entry.lma, nonce=request.nonce.hex()[:16])
         self._send(entry, now, out)
+
+    def _challenge_of(self, pba: BindingAck) -> bool:
+        try:
+            return read_attestation(pba, self.settings.trust.vendor_id).request is not None
+        except DecodeError:
+            return False
 
     # -- sending --------------------------------------------------------------------------
 
@@ -472,11 +498,43 @@ class MagEngine:
         self._send(entry, now, out)
 
     def _send(self, entry: BulEntry, now: float, out: Output) -> None:
-        """(Re)send the entry's PBU with a new sequence number and timestamp (section 6.9.4)."""
-        entry.sequence = (entry.sequence + 1) & 0xFFFF
+        """(Re)send the entry's PBU with a new sequence number and timestamp (section 6.9.4).
+
+        Without a session with the LMA only one registration at a time makes the first
+        contact; the others wait for the session it agrees, instead of each attesting with
+        its own key share and overwriting each other's session key."""
         entry.next_send = now + entry.timeout
+        if self._must_wait(entry, now):
+            if not entry.waiting:
+                entry.waiting = True
+                out.emit(
+                    "waiting",
+                    now,
+                    mn=mn_label(entry.mn_id),
+                    peer=entry.lma,
+                    behind=mn_label(self._attesting or b""),
+                )
+            return
+        entry.waiting = False
+        entry.sequence = (entry.sequence + 1) & 0xFFFF
         out.send(self._pbu(entry, now), entry.lma)
         self.counters["tx_pbu"] += 1
+
+    def _must_wait(self, entry: BulEntry, now: float) -> bool:
+        if not self.settings.trust.enabled or self.trust.session_key(entry.lma, now):
+            return False
+        attesting = self.bul.get(self._attesting) if self._attesting else None
+        if attesting is None or attesting is entry or attesting.state == "registered":
+            self._attesting = entry.mn_id
+            return False
+        return True
+
+    def _release(self, now: float, out: Output) -> None:
+        """Send what waited for the first contact (it succeeded, or it ended)."""
+        self._attesting = None
+        for entry in list(self.bul.values()):
+            if entry.waiting:
+                self._send(entry, now, out)
 
     def _pbu(self, entry: BulEntry, now: float) -> bytes:
         deregister = entry.state == "deregistering"
@@ -530,6 +588,7 @@ class MagEngine:
             options=tuple(options),
         )
         data = mh.encode(pbu)
+        entry.sent_key = key
         if key:
             data = session.seal(data, key, session.TO_LMA, settings.vendor_id)
         if self.settings.ipv6_checksum:
@@ -561,3 +620,5 @@ class MagEngine:
 
     def _forget(self, entry: BulEntry) -> None:
         self.bul.pop(entry.mn_id, None)
+        if self._attesting == entry.mn_id:
+            self._attesting = None  # a waiting registration takes over at its next timer

@@ -95,7 +95,14 @@ class PeerTrust:
     history: list[str] = field(default_factory=list)
 
     def is_trusted(self, now: float) -> bool:
-        return self.verdict in ("accept", "warn") and now < self.expires
+        """Whether a trust session is running (``expires`` is only ever set by an accepting
+        appraisal; a later refused answer from the same address does not end it, since only
+        the holder of the session key can use it)."""
+        return now < self.expires
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict in ("accept", "warn")
 
     def outcome(self) -> dict[str, str]:
         """The last appraisal's verdict, reason, aspect and message, for events."""
@@ -197,11 +204,13 @@ class TrustTable:
     def appraise(
         self, peer: str, evidence: bytes, nonce: bytes, context: SignallingContext, now: float
     ) -> PeerTrust:
-        """Appraise evidence over ``nonce``; spend the nonce; open or close the session."""
+        """Appraise evidence over ``nonce``; on success spend the nonce and open a session.
+
+        A refusal changes neither the nonce nor a running session: whoever can send from the
+        peer's address could otherwise end the session of the genuine peer, or spend the
+        nonce its genuine answer is about to use, without proving anything."""
         assert self._appraiser is not None
         entry = self.get(peer)
-        if entry.nonce and hmac.compare_digest(entry.nonce, nonce):
-            entry.nonce = b""
         # certificate validity is judged at the engine's notion of now, not the host clock
         when = dt.datetime.fromtimestamp(now, dt.UTC)
         result = self._appraiser.appraise(evidence, nonce, context, entry.clock, now=when)
@@ -213,12 +222,12 @@ class TrustTable:
         entry.message = str(getattr(result, "message", "") or "")
         entry.device = str(getattr(result, "serial", "") or "")
         entry.appraised_at = now
-        if entry.verdict in ("accept", "warn"):
+        if entry.accepted:
+            if entry.nonce and hmac.compare_digest(entry.nonce, nonce):
+                entry.nonce = b""
             entry.expires = now + self.settings.trust_lifetime
             entry.clock = getattr(result, "clock", None) or entry.clock
         else:
-            entry.expires = 0.0
-            entry.key = b""
             entry.refusals += 1
         entry.history.append(f"{now:.3f} {entry.verdict} {entry.reason}")
         del entry.history[:-16]
@@ -232,7 +241,6 @@ class TrustTable:
         entry = self.get(peer)
         entry.verdict, entry.reason, entry.message = "reject", reason, message
         entry.aspect, entry.appraised_at = "instance-identity", now
-        entry.expires, entry.key = 0.0, b""
         entry.refusals += 1
         return entry
 
