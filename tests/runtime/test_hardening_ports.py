@@ -64,11 +64,11 @@ def daemon(tmp_path: Path, text: str, role: str) -> tuple[Daemon, Transport]:
     return node, transport
 
 
-def pbu(mn: bytes, sequence: int) -> bytes:
+def pbu(mn: bytes, sequence: int, lifetime: int = 60) -> bytes:
     return mh.encode(
         BindingUpdate(
             sequence=sequence,
-            lifetime=60,
+            lifetime=lifetime,
             ack=True,
             home=True,
             link_local=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from apmip.runtime.daemon import socket_request
 
@@ -44,10 +45,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         answer = socket_request(args.socket, request, timeout=args.wait + 5.0)
     except (OSError, ValueError) as exc:
-        print(f"apmip mn: cannot reach {args.socket}: {exc} (is the MAG running?)")
+        print(
+            f"apmip mn: cannot reach {args.socket}: {exc} (is the MAG running?)", file=sys.stderr
+        )
         return 1
     if not answer.get("ok"):
-        print(f"apmip mn: {answer.get('error')}")
+        print(f"apmip mn: {answer.get('error')}", file=sys.stderr)
         return 1
     outcome = answer.get("outcome")
     if outcome is None:

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import Any
 
 from apmip.runtime.daemon import socket_request
 
 VIEWS = ("bindings", "peers", "counters", "all")
+
+# what a daemon's answer to {"op": "show"} holds, and of which type
+FIELDS: dict[str, type | tuple[type, ...]] = {
+    "role": str,
+    "name": str,
+    "address": str,
+    "uptime": (int, float),
+    "bindings": list,
+    "peers": list,
+    "counters": dict,
+}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,24 +36,48 @@ def run(args: argparse.Namespace) -> int:
     try:
         state = socket_request(args.socket, {"op": "show"})
     except (OSError, ValueError) as exc:
-        print(f"apmip show: cannot reach {args.socket}: {exc} (is the daemon running?)")
+        print(
+            f"apmip show: cannot reach {args.socket}: {exc} (is the daemon running?)",
+            file=sys.stderr,
+        )
+        return 1
+    if not state.get("ok"):
+        print(f"apmip show: {args.socket}: {state.get('error')}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(state, indent=2, default=str))
         return 0
+    wrong = [k for k, kind in FIELDS.items() if not isinstance(state.get(k), kind)]
+    if wrong:
+        print(
+            f"apmip show: {args.socket} answered without a valid {', '.join(wrong)} "
+            "(is it the control socket of an apmip daemon?)",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        _print(state, args.view)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        print(f"apmip show: {args.socket} answered a malformed state: {exc!r}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print(state: dict[str, Any], view: str) -> None:
     print(
         f"{state['role'].upper()} {state['name']} at {state['address']}, "
         f"up {state['uptime']:.0f} s"
     )
-    if args.view in ("bindings", "all"):
+    if view in ("bindings", "all"):
         _bindings(state)
-    if args.view in ("peers", "all"):
+    if view in ("peers", "all"):
         _peers(state)
-    if args.view in ("counters", "all"):
+    if view in ("counters", "all"):
         print("\ncounters:")
         for key, value in sorted(state["counters"].items()):
             print(f"  {key:<28} {value}")
-    return 0
+        if not state["counters"]:
+            print("  (none)")
 
 
 def _bindings(state: dict[str, Any]) -> None:
@@ -52,10 +88,24 @@ def _bindings(state: dict[str, Any]) -> None:
     print(f"  {'MN':<28} {'prefix':<24} {peer_key:<16} {'state':<14} expires")
     for row in rows:
         status = "deleting" if row.get("deleting") else row.get("state", "registered")
-        left = f"{row['expires'] - now:.0f} s" if row.get("expires") else "-"
+        left = _left(row, status, now)
         print(
             f"  {row['mn']:<28} {row['prefix'] or '-':<24} {row[peer_key]:<16} {status:<14} {left}"
         )
+
+
+def _left(row: dict[str, Any], status: str, now: float) -> str:
+    """Seconds until the entry ends: its deletion for an LMA entry being deleted, its lifetime
+    for a registered one; "-" for a MAG entry that is not (yet, or any more) registered."""
+    if status == "deleting":
+        end = row.get("delete_at")
+    elif status == "registered":
+        end = row.get("expires")
+    else:
+        return "-"
+    if not isinstance(end, int | float) or isinstance(end, bool) or not end:
+        return "-"
+    return f"{max(0.0, end - now):.0f} s"
 
 
 def _peers(state: dict[str, Any]) -> None:

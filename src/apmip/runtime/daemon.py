@@ -23,6 +23,7 @@ from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, TextIO
 
+from apmip.core.common import mn_label
 from apmip.core.events import Event, Output
 from apmip.core.lma import LmaEngine
 from apmip.core.mag import MagEngine
@@ -390,13 +391,17 @@ class Daemon:
         finally:
             self._subscribers.remove(queue)
 
+    def _snapshot(self, now: float) -> dict[str, Any]:
+        snapshot = self.engine.snapshot()
+        snapshot.update(name=self.config.name, uptime=now - self.started)
+        _snapshot_extras(self.engine, snapshot)
+        return snapshot
+
     def _command(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
         now = self.clock()
         if op == "show":
-            snapshot = self.engine.snapshot()
-            snapshot.update(name=self.config.name, uptime=now - self.started)
-            return {"ok": True, **snapshot}
+            return {"ok": True, **self._snapshot(now)}
         if op == "stop":
             self._stop.set()
             return {"ok": True}
@@ -413,9 +418,13 @@ class Daemon:
                     output = self.engine.attach(mn.encode(), att, now, handoff)
                 except Exception as exc:  # a bad command is the operator's, not fatal
                     return {"ok": False, "error": str(exc)}
-            else:
-                output = self.engine.detach(mn.encode(), now)
-            self._apply(output)
+                self._apply(output)
+                return {"ok": True}
+            known = mn.encode() in self.engine.bul
+            self._apply(self.engine.detach(mn.encode(), now))
+            if not known and not request.get("wait"):
+                # with "wait" the answer is the detach-unknown event itself
+                return {"ok": False, "error": f"{mn} has no binding at this MAG"}
             return {"ok": True}
         return {"ok": False, "error": f"unknown op {op!r} for a {self.config.role}"}
 
@@ -426,6 +435,18 @@ def _not_an_integer(value: object) -> bool:
 
 def _not_a_number(value: object) -> bool:
     return isinstance(value, bool) or not isinstance(value, int | float)
+
+
+def _snapshot_extras(engine: Engine, snapshot: dict[str, Any]) -> None:
+    """What `apmip show` needs beyond the engine's own snapshot."""
+    if isinstance(engine, LmaEngine):
+        # the snapshot only says an entry is being deleted; show needs when
+        delete_at = {mn_label(e.mn_id): e.delete_at for e in engine.cache.values()}
+        for row in snapshot["bindings"]:
+            row.setdefault("delete_at", delete_at.get(row.get("mn")))
+    evictions = getattr(engine.trust, "evictions", 0)
+    if evictions:
+        snapshot["counters"]["trust_evictions"] = evictions
 
 
 async def _write(writer: asyncio.StreamWriter, record: dict[str, Any]) -> None:
