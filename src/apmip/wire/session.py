@@ -15,6 +15,8 @@ Must never: do I/O or cryptography, or raise anything but the errors of ``apmip.
 
 from __future__ import annotations
 
+import functools
+
 from apmip.errors import DecodeError
 
 from .messages import Message
@@ -30,7 +32,7 @@ MAC_SIZE = 16
 # octets of the MH header (Payload Proto, Header Len, MH Type, Reserved, Checksum) and of the
 # fixed part of each message that may carry a MAC (RFC 6275 sections 6.1.7 and 6.1.8)
 _MH_HEADER = 6
-_FIXED = {MHType.BU: 6, MHType.BA: 6}
+_FIXED_BY_TYPE = {int(MHType.BU): 6, int(MHType.BA): 6}
 # option header, Vendor ID, Sub-Type, version: where the MAC value starts inside the option
 _MAC_AT = 2 + 4 + 1 + 1
 
@@ -73,33 +75,30 @@ def read_key_share(message: Message, vendor_id: int) -> bytes | None:
     return data[1:]
 
 
-def mac_span(data: bytes, vendor_id: int) -> tuple[int, int] | None:
-    """Where the single MAC value sits in an encoded BU or BA, or None if it has none.
+@functools.lru_cache(maxsize=16)
+def _mac_head(vendor_id: int) -> bytes:
+    head = bytes((OptionType.VENDOR_SPECIFIC, 5 + 1 + MAC_SIZE)) + vendor_id.to_bytes(4, "big")
+    return head + bytes((SUBTYPE_MAC, VERSION))
 
-    Two MAC options, or one of the wrong size, make the message unauthenticable: None too.
-    The walk trusts nothing but the bounds of ``data``.
+
+def mac_span(data: bytes, vendor_id: int) -> tuple[int, int] | None:
+    """Where the MAC value sits in an encoded BU or BA, or None if it has none.
+
+    The MAC option must be the message's last option: only padding (Pad1 or one PadN) may
+    follow it. That keeps finding it a single search from the end, and anything before it,
+    a look-alike included, is covered by the MAC as ordinary data.
     """
-    if len(data) < _MH_HEADER or data[2] not in _FIXED:
+    fixed = _FIXED_BY_TYPE.get(data[2]) if len(data) >= _MH_HEADER else None
+    if fixed is None:
         return None
     end = min(len(data), (data[1] + 1) * 8)
-    at = _MH_HEADER + _FIXED[MHType(data[2])]
-    spans = []
-    while at < end:
-        kind = data[at]
-        if kind == OptionType.PAD1:
-            at += 1
-            continue
-        if at + 2 > end or at + 2 + data[at + 1] > end:
-            return None
-        length = data[at + 1]
-        if (
-            kind == OptionType.VENDOR_SPECIFIC
-            and length >= 5
-            and int.from_bytes(data[at + 2 : at + 6], "big") == vendor_id
-            and data[at + 6] == SUBTYPE_MAC
-        ):
-            if length != 5 + 1 + MAC_SIZE or data[at + 7] != VERSION:
-                return None
-            spans.append((at + _MAC_AT, at + _MAC_AT + MAC_SIZE))
-        at += 2 + length
-    return spans[0] if len(spans) == 1 else None
+    head = _mac_head(vendor_id)
+    at = data.rfind(head, _MH_HEADER + fixed, end)
+    if at < 0 or at + len(head) + MAC_SIZE > end:
+        return None
+    value = at + len(head)
+    rest = data[value + MAC_SIZE : end]
+    # after it only Pad1s (zeros) or one PadN: type 1, its length, zeros (RFC 6275 6.2.2)
+    pad1 = rest == bytes(len(rest))
+    padn = len(rest) >= 2 and rest[0] == 1 and rest[1] == len(rest) - 2 and not any(rest[2:])
+    return (value, value + MAC_SIZE) if pad1 or padn else None
