@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -126,9 +128,13 @@ def steps(prefix: dict[str, str]) -> list[Step]:
 
 
 class Demo:
-    def __init__(self, world: World, out: Any = sys.stdout) -> None:
+    def __init__(
+        self, world: World, out: Any = sys.stdout, clock: Callable[[], float] = time.time
+    ) -> None:
         self.world = world
         self.out = out
+        self.clock = clock  # the daemons' clock: events carry its time in "at"
+        self.reported: set[str] = set()  # daemons whose exit was already shown
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.queue: asyncio.Queue[Record] = asyncio.Queue()
         self.readers: list[asyncio.Task[None]] = []
@@ -165,6 +171,7 @@ class Demo:
             for name in sorted(pending):
                 code = self.procs[name].poll()
                 if code is not None:
+                    self.reported.add(name)
                     raise RuntimeError(f"{name} exited with {code}:\n{self._tail(name)}")
                 try:
                     answer = socket_request(self.world.control(name), {"op": "show"}, 1.0)
@@ -212,7 +219,7 @@ class Demo:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            if proc.returncode not in (0, -15):
+            if proc.returncode not in (0, -15) and name not in self.reported:
                 self.say(f"  ! {name} exited with {proc.returncode}:\n{self._tail(name)}")
 
     # -- steps ----------------------------------------------------------------------------
@@ -221,7 +228,7 @@ class Demo:
         self.say(f"\n[{number}] {step.title}")
         while not self.queue.empty():
             self.queue.get_nowait()
-        start = time.time()
+        start = self.clock()
         try:
             answer = socket_request(self.world.control(step.node), step.command)
         except (OSError, ValueError) as exc:
@@ -231,6 +238,7 @@ class Demo:
             return False
         waiting = list(step.expect)
         seen: list[Record] = []
+        last_expected = start
         deadline = time.monotonic() + STEP_TIMEOUT
         quiet_until: float | None = None
         while True:
@@ -243,13 +251,16 @@ class Demo:
             except TimeoutError:
                 break
             seen.append(record)
-            self._print(record, start)
             for item in list(waiting):
                 node, kind, check = item
                 if record.get("node") == node and record.get("kind") == kind and check(record):
                     waiting.remove(item)
+                    last_expected = max(last_expected, _at(record, start))
             if not waiting and quiet_until is None:
                 quiet_until = time.monotonic() + 0.3  # let the step's last messages show
+        # records come from several daemons; show them in the order they happened
+        for record in sorted(seen, key=lambda r: _at(r, start)):
+            self._print(record, start)
         ok = True
         for node, kind, _ in waiting:
             self.say(f"  ✗ expected `{kind}` at {node}, did not happen in {STEP_TIMEOUT:.0f} s")
@@ -259,11 +270,12 @@ class Demo:
                 self.say(f"  ✗ `{kind}` at {node} must not happen in this step")
                 ok = False
         if ok:
-            self.say(f"  ✓ as expected ({(time.time() - start) * 1000:.1f} ms to the last event)")
+            took = (last_expected - start) * 1000
+            self.say(f"  ✓ as expected ({took:.1f} ms to the last expected event)")
         return ok
 
     def _print(self, record: Record, start: float) -> None:
-        at = (float(record.get("at", start)) - start) * 1000
+        at = (_at(record, start) - start) * 1000
         node, kind = record.get("node", "?"), record.get("kind", "?")
         if kind == "tx":
             peer = _name_of(record.get("peer", ""))
@@ -275,6 +287,11 @@ class Demo:
         text = _event_text(kind, detail)
         if text:
             self.say(f"  {at:+8.1f} ms  {node:>4}         {text}")
+
+
+def _at(record: Record, default: float) -> float:
+    at = record.get("at")
+    return float(at) if isinstance(at, int | float) and not isinstance(at, bool) else default
 
 
 def _name_of(address: str) -> str:
@@ -329,6 +346,8 @@ async def _main(world: World, out: Any) -> int:
             results.append(await demo.run_step(number, step))
     except (RuntimeError, OSError) as exc:
         demo.say(f"\napmip demo: {exc}")
+        if not results:  # the daemons did not start: no step ran
+            return 1
         results.append(False)
     finally:
         demo.stop()
@@ -337,25 +356,68 @@ async def _main(world: World, out: Any) -> int:
     return 0 if results and all(results) else 1
 
 
+def port_problem(port: int) -> str | None:
+    """Why a daemon could not bind its address and ``port``, checked before any starts."""
+    for spec in NODES:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind((spec.address, port))
+            except OSError as exc:
+                where = f"UDP {spec.address}:{port}"
+                if exc.errno == errno.EADDRINUSE:
+                    return f"{where} is already in use (another demo or daemon?)"
+                return f"cannot bind {where}: {exc.strerror or exc}"
+    return None
+
+
 def run_demo(workdir: str | None, port: int, tpm: str, pcap: bool, keep: bool) -> int:
     """Entry point of `apmip demo`."""
-    root = Path(workdir or tempfile.mkdtemp(prefix="apmip-demo-")).resolve()
+    problem = port_problem(port)
+    if problem is not None:
+        print(
+            f"apmip demo: {problem}; choose another port with --port, e.g. --port 15436",
+            file=sys.stderr,
+        )
+        return 2
+    if workdir is not None:
+        root = Path(workdir).resolve()
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            print(
+                f"apmip demo: {root} is not an empty folder; give --workdir a new or empty "
+                "folder (the demo writes a fresh PKI, configurations and logs there)",
+                file=sys.stderr,
+            )
+            return 2
+    else:
+        root = Path(tempfile.mkdtemp(prefix="apmip-demo-")).resolve()
     root.mkdir(parents=True, exist_ok=True)
+    # captures are what --pcap asks for: keep the folder that holds them
+    kept = keep or pcap or workdir is not None
     print(
         f"apmip demo: {len(NODES)} daemons on loopback UDP port {port} "
         f"(RFC 5844 transport), attester: {tpm}"
     )
-    with contextlib.ExitStack() as stack:
-        ak_public: dict[str, bytes] = {}
-        tcti: dict[str, str] = {}
-        if tpm == "swtpm":
-            from .tpms import start_tpms
+    try:
+        with contextlib.ExitStack() as stack:
+            ak_public: dict[str, bytes] = {}
+            tcti: dict[str, str] = {}
+            if tpm == "swtpm":
+                from .tpms import start_tpms
 
-            tcti, ak_public = start_tpms(stack, root)
-        world = build_world(root, port, tpm, ak_public, pcap, tcti)
-        code = asyncio.run(_main(world, sys.stdout))
-    if code == 0 and not keep and workdir is None:
+                tcti, ak_public = start_tpms(stack, root)
+            world = build_world(root, port, tpm, ak_public, pcap, tcti)
+            code = asyncio.run(_main(world, sys.stdout))
+    except KeyboardInterrupt:
+        if kept:
+            print(f"\napmip demo: interrupted; the work folder is kept: {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+            print(f"\napmip demo: interrupted; removed {root}")
+        return 130
+    if code == 0 and not kept:
         shutil.rmtree(root, ignore_errors=True)
+    elif pcap:
+        print(f"captures in {root / 'run'} (NAME.pcap); logs, configurations, PKI: {root}")
     else:
         print(f"logs, configurations, certificates, reference values and captures: {root}")
     return code
