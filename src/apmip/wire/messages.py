@@ -377,11 +377,10 @@ class CareOfTestInit(Message):
 
 
 @dataclass(frozen=True, slots=True)
-class HomeTest(Message):
-    """Home Test (RFC 6275 section 6.1.5): Nonce Index (2), Init Cookie (8), Keygen Token (8)."""
+class _KeygenTest(Message):
+    """The layout Home Test and Care-of Test share (RFC 6275 sections 6.1.5 and 6.1.6):
+    Nonce Index (2), Init Cookie (8), Keygen Token (8)."""
 
-    MH_TYPE: ClassVar[int] = MHType.HOT
-    NAME: ClassVar[str] = "Home Test"
     FIXED: ClassVar[int] = 18
 
     nonce_index: int
@@ -406,32 +405,19 @@ class HomeTest(Message):
 
 
 @dataclass(frozen=True, slots=True)
-class CareOfTest(Message):
-    """Care-of Test (RFC 6275 section 6.1.6): Nonce Index, Init Cookie, Keygen Token."""
+class HomeTest(_KeygenTest):
+    """Home Test (RFC 6275 section 6.1.5)."""
+
+    MH_TYPE: ClassVar[int] = MHType.HOT
+    NAME: ClassVar[str] = "Home Test"
+
+
+@dataclass(frozen=True, slots=True)
+class CareOfTest(_KeygenTest):
+    """Care-of Test (RFC 6275 section 6.1.6)."""
 
     MH_TYPE: ClassVar[int] = MHType.COT
     NAME: ClassVar[str] = "Care-of Test"
-    FIXED: ClassVar[int] = 18
-
-    nonce_index: int
-    cookie: int
-    keygen_token: int
-    options: tuple[Option, ...] = ()
-    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        check_uint(self.NAME, "nonce index", self.nonce_index, 16)
-        check_uint(self.NAME, "init cookie", self.cookie, 64)
-        check_uint(self.NAME, "keygen token", self.keygen_token, 64)
-        object.__setattr__(self, "options", _check_options(self.NAME, self.options))
-
-    def encode_fixed(self) -> bytes:
-        return _TEST.pack(self.nonce_index, self.cookie, self.keygen_token)
-
-    @classmethod
-    def from_fixed(cls, data: bytes, options: tuple[Option, ...]) -> Message:
-        index, cookie, token = _TEST.unpack(data)
-        return cls(index, cookie, token, options)
 
 
 @dataclass(frozen=True, slots=True)
