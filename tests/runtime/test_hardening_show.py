@@ -162,3 +162,13 @@ def test_detaching_an_unknown_mobile_node_is_refused(tmp_path):
     assert mag._command({"op": "attach", "mn": "mn1@x"}) == {"ok": True}
     assert mag._command({"op": "detach", "mn": "mn1@x"}) == {"ok": True}
     assert len(transport.sent) == 2
+
+
+def test_a_mobile_node_name_that_is_not_utf8_is_refused(tmp_path):
+    mag, transport = daemon(tmp_path, MAG, "mag")
+    for op in ("attach", "detach"):
+        assert mag._command({"op": op, "mn": "\ud800@x"}) == {
+            "ok": False,
+            "error": "'mn' must be UTF-8 text",
+        }
+    assert transport.sent == []

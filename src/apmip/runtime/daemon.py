@@ -409,6 +409,10 @@ class Daemon:
             mn = request.get("mn")
             if not isinstance(mn, str) or not mn:
                 return {"ok": False, "error": "'mn' must be a non-empty string"}
+            try:
+                mn.encode()
+            except UnicodeEncodeError:
+                return {"ok": False, "error": "'mn' must be UTF-8 text"}
             if op == "attach":
                 att = request.get("att", 4)
                 handoff = request.get("handoff", 1)
