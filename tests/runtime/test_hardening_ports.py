@@ -3,6 +3,7 @@ of the datagram it answers (RFC 5844 section 7.4)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from ipaddress import IPv6Network
 from pathlib import Path
@@ -105,3 +106,27 @@ def test_an_lma_answers_each_pbu_at_the_port_it_came_from(tmp_path):
     assert [addr for _, addr in transport.sent] == [("127.0.0.2", 40001), ("127.0.0.2", 40002)]
     answers = [mh.decode(data) for data, _ in transport.sent]
     assert [(type(a), a.status) for a in answers] == [(BindingAck, 0), (BindingAck, 0)]
+
+
+def test_a_sent_datagram_is_traced_at_the_time_it_was_sent(tmp_path):
+    ticks = iter(range(1000, 2000))
+    path = tmp_path / "mag.toml"
+    path.write_text(MAG)
+    loaded = config.load(path, "mag")
+    engine, _ = build_engine(loaded)
+    mag = Daemon(loaded, engine, clock=lambda: float(next(ticks)))
+    sent_at: list[float] = []
+
+    class Clocked(Transport):
+        def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+            sent_at.append(float(next(ticks)))
+
+    mag._transport = Clocked()  # type: ignore[assignment]
+    queue: asyncio.Queue[dict | None] = asyncio.Queue()
+    mag._subscribers.append(queue)
+    mag._tracers.append(queue)
+    assert mag._command({"op": "attach", "mn": "mn1@x"}) == {"ok": True}
+    records = [queue.get_nowait() for _ in range(queue.qsize())]
+    tx = [r for r in records if r is not None and r["kind"] == "tx"]
+    assert len(tx) == len(sent_at) == 1
+    assert tx[0]["at"] < sent_at[0]

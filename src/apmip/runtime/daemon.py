@@ -247,16 +247,15 @@ class Daemon:
     def _apply(self, output: Output, cause: tuple[str, int] | None = None) -> None:
         for datagram in output.datagrams:
             port = self._port_for(datagram.peer, cause)
+            # the time of sending, taken before the capture's write delays it
+            sent = self.clock()
             if self._transport is not None:
                 self._transport.sendto(datagram.data, (datagram.peer, port))
             self._record(
-                datagram.data,
-                (self.config.address, self.config.port),
-                (datagram.peer, port),
-                self.clock(),
+                datagram.data, (self.config.address, self.config.port), (datagram.peer, port), sent
             )
             trace.debug("tx %d bytes to %s:%d", len(datagram.data), datagram.peer, port)
-            self._trace("tx", datagram.peer, datagram.data, self.clock())
+            self._trace("tx", datagram.peer, datagram.data, sent)
         for event in output.events:
             self._publish(event)
         if output.datagrams or output.events:
