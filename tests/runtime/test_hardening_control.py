@@ -226,3 +226,15 @@ def _port(path: Path) -> int:
         if line.startswith("port = "):
             return int(line.split("=")[1])
     raise AssertionError("no port")
+
+
+def test_a_control_path_too_long_for_a_unix_socket(tmp_path):
+    name = "c" * 120 + ".sock"
+    path = write_config(tmp_path, control=name)
+    done = run_mag(path)
+    assert (done.returncode, done.stderr.strip()) == (
+        2,
+        f"apmip mag: configuration error: {path}: node.control: cannot listen on "
+        f"{tmp_path}/{name}: AF_UNIX path too long (fix: give a short path (at most 107 "
+        "bytes) in a folder this daemon may write)",
+    )

@@ -95,10 +95,19 @@ class Daemon:
             lambda: _Udp(self), local_addr=(self.config.address, self.config.port)
         )
         self._transport = transport
-        control.parent.mkdir(parents=True, exist_ok=True)
-        server = await asyncio.start_unix_server(
-            self._control, path=str(control), limit=MAX_REQUEST
-        )
+        try:
+            control.parent.mkdir(parents=True, exist_ok=True)
+            server = await asyncio.start_unix_server(
+                self._control, path=str(control), limit=MAX_REQUEST
+            )
+        except OSError as exc:
+            transport.close()
+            raise ConfigError(
+                str(self.config.path),
+                "node.control",
+                f"cannot listen on {control}: {exc.strerror or exc}",
+                "give a short path (at most 107 bytes) in a folder this daemon may write",
+            ) from exc
         made = os.stat(control)
         self._control_id = (made.st_dev, made.st_ino)
         os.chmod(control, 0o660)
