@@ -3,6 +3,7 @@ evidence. It must count and drop or refuse each one, keep running and keep its b
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -122,6 +123,11 @@ def test_captured_and_garbage_packets_are_counted_and_change_nothing(running):
     assert after["bindings"] == before["bindings"]
     assert procs["lma"].poll() is None
     assert after["counters"].get("internal_errors", 0) == 0
+    # the flood reaches the event file only up to the per-minute budget; the rest is counted
+    lines = (world.root / "run" / "lma.events.jsonl").read_text().splitlines()
+    dropped = [json.loads(line) for line in lines if '"dropped"' in line]
+    assert len([e for e in dropped if e["peer"] == ATTACKER]) == 20
+    assert after["counters"]["events_suppressed"] == len(payloads) - 20
 
 
 def _pbu(seq: int, extra: tuple = ()) -> bytes:

@@ -74,6 +74,7 @@ class Daemon:
         # a queue receives None when the daemon stops
         self._subscribers: list[asyncio.Queue[dict[str, Any] | None]] = []
         self._tracers: list[asyncio.Queue[dict[str, Any] | None]] = []
+        self._event_budget: dict[tuple[str, str], tuple[float, int]] = {}
         self._clients: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
         self._control_id: tuple[int, int] | None = None
         self._closing = False
@@ -294,18 +295,63 @@ class Daemon:
             "peer": peer,
             "message": summarize(data, self.config.trust.vendor_id),
         }
-        for queue in self._tracers:
-            queue.put_nowait(record)
+        for queue in list(self._tracers):
+            self._offer(queue, record)
 
     def _publish(self, event: Event) -> None:
+        if self._flooding(event):
+            return
         record = {"node": self.config.name, **asdict(event)}
         level = logging.WARNING if _is_refusal(event) else logging.INFO
         log.log(level, "%s: %s", self.config.name, event.describe())
         if self._event_file is not None:
             self._event_file.write(json.dumps(record, default=str) + "\n")
             self._event_file.flush()
-        for queue in self._subscribers:
+        for queue in list(self._subscribers):
+            self._offer(queue, record)
+
+    def _flooding(self, event: Event) -> bool:
+        """Whether an event a peer can cause at will (a dropped or refused message) goes past
+        EVENT_BURST a minute for that peer and kind: then it is only counted, so a flood of
+        bad packets fills neither the log, nor the event file, nor a subscriber."""
+        if event.kind not in _PEER_CAUSED or not event.peer:
+            return False
+        key = (event.peer, event.kind)
+        start, count = self._event_budget.get(key, (event.at, 0))
+        if event.at - start >= 60.0:
+            start, count = event.at, 0
+        if len(self._event_budget) >= 4096 and key not in self._event_budget:
+            self._event_budget.clear()
+        self._event_budget[key] = (start, count + 1)
+        if count == EVENT_BURST:
+            log.warning(
+                "%s: more %s events from %s in this minute are only counted",
+                self.config.name,
+                event.kind,
+                event.peer,
+            )
+        if count >= EVENT_BURST:
+            self.engine.counters["events_suppressed"] += 1
+            return True
+        return False
+
+    def _offer(self, queue: asyncio.Queue[dict[str, Any] | None], record: dict[str, Any]) -> None:
+        """Hand a record to a subscriber; one that stopped reading is disconnected rather
+        than allowed to grow the daemon's memory."""
+        if queue.qsize() < SUBSCRIBER_BACKLOG:
             queue.put_nowait(record)
+            return
+        log.warning(
+            "%s: an event subscriber fell %d records behind; disconnected",
+            self.config.name,
+            SUBSCRIBER_BACKLOG,
+        )
+        for group in (self._subscribers, self._tracers):
+            if queue in group:
+                group.remove(queue)
+        while not queue.empty():
+            queue.get_nowait()
+        queue.put_nowait(None)
 
     # -- control socket -------------------------------------------------------------------
 
@@ -370,9 +416,9 @@ class Daemon:
             while (record := await queue.get()) is not None:
                 await _write(writer, record)
         finally:
-            self._subscribers.remove(queue)
-            if with_trace:
-                self._tracers.remove(queue)
+            for group in (self._subscribers, self._tracers):
+                if queue in group:
+                    group.remove(queue)
 
     async def _command_and_wait(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run attach/detach and answer with the event that ends it (or a timeout)."""
@@ -397,7 +443,8 @@ class Daemon:
                     return {"ok": True, "outcome": event}
             return {"ok": False, "error": f"no outcome within {timeout} s"}
         finally:
-            self._subscribers.remove(queue)
+            if queue in self._subscribers:
+                self._subscribers.remove(queue)
 
     def _snapshot(self, now: float) -> dict[str, Any]:
         snapshot = self.engine.snapshot()
@@ -466,6 +513,14 @@ async def _write(writer: asyncio.StreamWriter, record: dict[str, Any]) -> None:
     await writer.drain()
 
 
+# records a subscriber may fall behind before it is disconnected
+SUBSCRIBER_BACKLOG = 10000
+# events per minute per peer and kind, for the kinds a peer can cause at will
+EVENT_BURST = 20
+_PEER_CAUSED = frozenset(
+    {"dropped", "pbu-refused", "challenge-sent", "dereg-ignored", "peer-appraised"}
+)
+
 # events that end an attach or a detach at a MAG
 _OUTCOMES = frozenset(
     {
@@ -482,7 +537,8 @@ _OUTCOMES = frozenset(
 
 
 def _is_refusal(event: Event) -> bool:
-    return event.kind in ("pbu-refused", "lma-refused", "refused-by-lma", "dropped") or (
+    # "dropped" is not here: the engine already warned about it, limited per source
+    return event.kind in ("pbu-refused", "lma-refused", "refused-by-lma") or (
         event.kind == "peer-appraised" and event.detail.get("verdict") == "reject"
     )
 
