@@ -94,3 +94,26 @@ def test_a_record_past_the_snap_length_is_malformed(
     assert out.splitlines()[-1] == (
         "2 frames: 0 messages, 1 malformed, 1 other traffic (raw IP capture)"
     )
+
+
+def test_pmipv6_over_udp_on_another_port_is_decoded_when_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ipaddress import IPv4Address
+
+    from apmip.wire import mh
+    from apmip.wire.messages import BindingUpdate
+    from apmip.wire.pcap import PcapWriter
+
+    path = tmp_path / "udp.pcap"
+    pbu = mh.encode(BindingUpdate(sequence=5, lifetime=2, ack=True, proxy=True))
+    with PcapWriter(path) as writer:
+        writer.write_udp(
+            IPv4Address("127.0.0.2"), IPv4Address("127.0.0.1"), 16100, 16100, pbu, 1.0
+        )
+    assert main(["decode", "--json", str(path)]) == 0
+    frames = json.loads(capsys.readouterr().out)
+    assert "not port 5436" in json.dumps(frames)
+    assert main(["decode", "--json", "--udp-port", "16100", str(path)]) == 0
+    decoded = json.dumps(json.loads(capsys.readouterr().out))
+    assert '"sequence": 5' in decoded and "not port" not in decoded

@@ -19,7 +19,14 @@ from typing import Any
 from apmip.errors import DecodeError
 from apmip.wire import attestation
 from apmip.wire.describe import describe_message
-from apmip.wire.pcap import LINKTYPES, CaptureError, Frame, NotMobility, PcapReader
+from apmip.wire.pcap import (
+    DEFAULT_UDP_PORTS,
+    LINKTYPES,
+    CaptureError,
+    Frame,
+    NotMobility,
+    PcapReader,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,6 +46,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=attestation.DEFAULT_VENDOR_ID,
         help="enterprise number of the attestation options "
         f"(default {attestation.DEFAULT_VENDOR_ID})",
+    )
+    parser.add_argument(
+        "--udp-port",
+        type=int,
+        action="append",
+        metavar="PORT",
+        help="UDP port carrying PMIPv6 over IPv4 (default 5436, RFC 5844); repeat for several",
     )
     parser.set_defaults(func=run)
 
@@ -105,7 +119,8 @@ def _tally(summary: dict[str, int], entry: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        reader = PcapReader(args.file)
+        ports = frozenset(args.udp_port) if args.udp_port else DEFAULT_UDP_PORTS
+        reader = PcapReader(args.file, ports)
     except CaptureError as exc:
         print(f"apmip decode: {exc}", file=sys.stderr)
         return 2

@@ -28,6 +28,9 @@ from . import mh
 from .messages import Message
 from .registry import IPPROTO_MH, PMIP6_CNTL_PORT
 
+#: UDP ports whose traffic is taken as PMIPv6 over IPv4 (RFC 5844 section 7.4)
+DEFAULT_UDP_PORTS = frozenset({PMIP6_CNTL_PORT})
+
 LINKTYPE_ETHERNET = 1
 LINKTYPE_RAW = 101
 LINKTYPE_LINUX_SLL = 113
@@ -118,8 +121,9 @@ class PcapReader:
     :meth:`mobility` reports it as malformed.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, udp_ports: frozenset[int] = DEFAULT_UDP_PORTS) -> None:
         self.path = str(path)
+        self.udp_ports = udp_ports
         with self._open() as handle:
             header = self._read(handle, 24)
         if len(header) < 24:
@@ -201,7 +205,7 @@ class PcapReader:
                 0,
                 f"{len(frame.data)} bytes, more than the capture's snap length {self.snaplen}",
             )
-        return find_mobility(frame.data, self.linktype, frame.wire_length)
+        return find_mobility(frame.data, self.linktype, frame.wire_length, self.udp_ports)
 
 
 def _file_kind(mode: int) -> str:
@@ -225,7 +229,12 @@ def read(path: str | Path) -> Iterator[tuple[Frame, MobilityPacket | DecodeError
             yield frame, exc
 
 
-def find_mobility(data: bytes, linktype: int, wire_length: int | None = None) -> MobilityPacket:
+def find_mobility(
+    data: bytes,
+    linktype: int,
+    wire_length: int | None = None,
+    udp_ports: frozenset[int] = DEFAULT_UDP_PORTS,
+) -> MobilityPacket:
     """Locate the Mobility Header in one link-layer frame."""
     if wire_length is not None and wire_length > len(data):
         cut = f" (frame cut to {len(data)} of {wire_length} bytes)"
@@ -241,34 +250,36 @@ def find_mobility(data: bytes, linktype: int, wire_length: int | None = None) ->
                 offset += 4
                 continue
             break
-        return _network(data, offset + 2, _ETHERTYPES.get(ethertype), ethertype, cut)
+        return _network(data, offset + 2, _ETHERTYPES.get(ethertype), ethertype, cut, udp_ports)
     if linktype == LINKTYPE_LINUX_SLL:
         if len(data) < 16:
             raise DecodeError("Linux cooked header", "length", 0, f"frame too short{cut}")
         ethertype = int.from_bytes(data[14:16], "big")
-        return _network(data, 16, _ETHERTYPES.get(ethertype), ethertype, cut)
+        return _network(data, 16, _ETHERTYPES.get(ethertype), ethertype, cut, udp_ports)
     if linktype == LINKTYPE_RAW:
         version = data[0] >> 4 if data else 0
-        return _network(data, 0, {4: 4, 6: 6}.get(version), version, cut)
+        return _network(data, 0, {4: 4, 6: 6}.get(version), version, cut, udp_ports)
     if linktype == LINKTYPE_IPV4:
-        return _network(data, 0, 4, 4, cut)
+        return _network(data, 0, 4, 4, cut, udp_ports)
     if linktype == LINKTYPE_IPV6:
-        return _network(data, 0, 6, 6, cut)
+        return _network(data, 0, 6, 6, cut, udp_ports)
     raise NotMobility("frame", "link type", 0, f"link type {linktype} is not supported")
 
 
 _ETHERTYPES = {0x0800: 4, 0x86DD: 6}
 
 
-def _network(data: bytes, offset: int, version: int | None, raw: int, cut: str) -> MobilityPacket:
+def _network(
+    data: bytes, offset: int, version: int | None, raw: int, cut: str, udp_ports: frozenset[int]
+) -> MobilityPacket:
     if version == 6:
-        return _ipv6(data, offset, cut)
+        return _ipv6(data, offset, cut, udp_ports)
     if version == 4:
-        return _ipv4(data, offset, cut)
+        return _ipv4(data, offset, cut, udp_ports)
     raise NotMobility("frame", "network protocol", offset, f"0x{raw:04x} is neither IPv4 nor IPv6")
 
 
-def _ipv6(data: bytes, offset: int, cut: str) -> MobilityPacket:
+def _ipv6(data: bytes, offset: int, cut: str, udp_ports: frozenset[int]) -> MobilityPacket:
     if len(data) < offset + 40:
         raise DecodeError("IPv6", "header", offset, f"{len(data) - offset} bytes, 40 needed{cut}")
     first, payload_length, next_header, _, src, dst = _IPV6.unpack_from(data, offset)
@@ -299,7 +310,7 @@ def _ipv6(data: bytes, offset: int, cut: str) -> MobilityPacket:
     if next_header == _FRAGMENT:
         raise NotMobility("IPv6", "Next Header", pos, "a fragment; reassembly is not supported")
     if next_header == 17:
-        return _udp(data, pos, end, source, destination, cut)
+        return _udp(data, pos, end, source, destination, cut, udp_ports)
     if next_header != IPPROTO_MH:
         raise NotMobility(
             "IPv6", "Next Header", pos, f"is {next_header}; only {IPPROTO_MH} is a Mobility Header"
@@ -307,7 +318,7 @@ def _ipv6(data: bytes, offset: int, cut: str) -> MobilityPacket:
     return MobilityPacket(source, destination, "ipv6", data[pos:end])
 
 
-def _ipv4(data: bytes, offset: int, cut: str) -> MobilityPacket:
+def _ipv4(data: bytes, offset: int, cut: str, udp_ports: frozenset[int]) -> MobilityPacket:
     if len(data) < offset + 20:
         raise DecodeError("IPv4", "header", offset, f"{len(data) - offset} bytes, 20 needed{cut}")
     first, _, total, _, fragment, _, proto, _, src, dst = _IPV4.unpack_from(data, offset)
@@ -327,17 +338,24 @@ def _ipv4(data: bytes, offset: int, cut: str) -> MobilityPacket:
     destination = ipaddress.IPv4Address(dst)
     if proto != 17:
         raise NotMobility("IPv4", "Protocol", offset + 9, f"is {proto}, not UDP")
-    return _udp(data, offset + header, end, source, destination, cut)
+    return _udp(data, offset + header, end, source, destination, cut, udp_ports)
 
 
 def _udp(
-    data: bytes, pos: int, end: int, src: IPAddress, dst: IPAddress, cut: str
+    data: bytes,
+    pos: int,
+    end: int,
+    src: IPAddress,
+    dst: IPAddress,
+    cut: str,
+    udp_ports: frozenset[int],
 ) -> MobilityPacket:
     if pos + 8 > end:
         raise DecodeError("UDP", "header", pos, f"{end - pos} bytes, 8 needed{cut}")
     sport, dport, length, _ = _UDP.unpack_from(data, pos)
-    if PMIP6_CNTL_PORT not in (sport, dport):
-        raise NotMobility("UDP", "port", pos, f"{sport} > {dport}, not port {PMIP6_CNTL_PORT}")
+    if sport not in udp_ports and dport not in udp_ports:
+        ports = ", ".join(str(p) for p in sorted(udp_ports))
+        raise NotMobility("UDP", "port", pos, f"{sport} > {dport}, not port {ports}")
     if length < 8 or pos + length > end:
         raise DecodeError("UDP", "Length", pos + 4, f"{length} does not fit in {end - pos} bytes")
     return MobilityPacket(src, dst, "udp", data[pos + 8 : pos + length], sport, dport)
