@@ -106,6 +106,24 @@ def test_each_mistake_names_file_key_and_fix(tmp_path, change, key, problem, fix
     assert exc.fix.startswith(fix)
 
 
+def test_an_ipv6_lma_for_an_ipv4_mag_is_refused(tmp_path):
+    exc = error(tmp_path, PLAIN.replace('lma = "127.0.0.1"', 'lma = "2001:db8::1"'))
+    assert (exc.key, exc.problem) == (
+        "mag.lma",
+        "2001:db8::1 and node.address 127.0.0.2 are of different IP versions",
+    )
+
+
+def test_a_selection_without_the_application_pcr_is_refused(tmp_path):
+    exc = error(tmp_path, PLAIN.replace("enabled = false", "enabled = false\npcrs = [0, 1]"))
+    assert (exc.key, exc.problem) == (
+        "attestation.pcrs",
+        "[0, 1] does not hold the application PCR 13",
+    )
+    exc = error(tmp_path, PLAIN.replace("enabled = false", "enabled = false\npcrs = []"))
+    assert exc.problem == "[] does not hold the application PCR 13"
+
+
 def test_missing_file_and_bad_syntax(tmp_path):
     with pytest.raises(ConfigError) as caught:
         config.load(tmp_path / "absent.toml", "lma")
@@ -126,4 +144,29 @@ def test_daemon_refuses_to_start_and_exits_2(tmp_path):
     assert done.stderr.strip() == (
         f"apmip mag: configuration error: {path}: mag.lifetime: 2.0 is out of range "
         "(fix: use a value from 4.0 to 262140.0)"
+    )
+
+
+def test_refvals_record_will_not_silently_replace_other_nodes_sets(tmp_path, capsys):
+    from apmip.cli import main
+
+    shared = tmp_path / "mags.json"
+    shared.write_text('{"format": "apmip-reference-values", "version": 1, "sets": []}')
+    code = main(
+        [
+            "refvals",
+            "record",
+            str(write(tmp_path, PLAIN)),
+            "--role",
+            "mag",
+            "--name",
+            "mag2",
+            "-o",
+            str(shared),
+        ]
+    )
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"apmip refvals record: {shared} exists and holds other nodes' reference sets; add "
+        "--merge to add this set to it, or --force to replace the whole file"
     )

@@ -213,7 +213,8 @@ def test_mn_attach_and_detach_wait_for_their_outcome(running):
     assert detached.returncode == 0
     assert detached.stdout.startswith("detach mn7@apmip.example: binding-removed in ")
     again = mn("detach")
-    assert (again.returncode, again.stdout.strip()) == (
+    assert (again.returncode, again.stdout, again.stderr.strip()) == (
         1,
-        "detach mn7@apmip.example: detach-unknown",
+        "",
+        "apmip mn: mn7@apmip.example has no binding at this MAG",
     )

@@ -117,3 +117,27 @@ def test_pmipv6_over_udp_on_another_port_is_decoded_when_named(
     assert main(["decode", "--json", "--udp-port", "16100", str(path)]) == 0
     decoded = json.dumps(json.loads(capsys.readouterr().out))
     assert '"sequence": 5' in decoded and "not port" not in decoded
+
+
+def test_skipped_udp_ports_get_a_hint_and_bad_ports_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ipaddress import IPv4Address
+
+    from apmip.wire import mh
+    from apmip.wire.messages import BindingUpdate
+    from apmip.wire.pcap import PcapWriter
+
+    path = tmp_path / "udp.pcap"
+    pbu = mh.encode(BindingUpdate(sequence=5, lifetime=2, ack=True, proxy=True))
+    with PcapWriter(path) as writer:
+        writer.write_udp(
+            IPv4Address("127.0.0.2"), IPv4Address("127.0.0.1"), 16100, 16100, pbu, 1.0
+        )
+    code, out, _ = run(capsys, str(path))
+    assert code == 0
+    assert out.splitlines()[-1] == (
+        "hint: UDP traffic on other ports was skipped; if it is PMIPv6, add --udp-port 16100"
+    )
+    code, _, err = run(capsys, "--udp-port", "70000", str(path))
+    assert (code, err.strip()) == (2, "apmip decode: --udp-port 70000 is not a port (1..65535)")

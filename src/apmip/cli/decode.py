@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -119,6 +120,10 @@ def _tally(summary: dict[str, int], entry: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        bad = [p for p in args.udp_port or () if not 1 <= p <= 65535]
+        if bad:
+            print(f"apmip decode: --udp-port {bad[0]} is not a port (1..65535)", file=sys.stderr)
+            return 2
         ports = frozenset(args.udp_port) if args.udp_port else DEFAULT_UDP_PORTS
         reader = PcapReader(args.file, ports)
     except CaptureError as exc:
@@ -154,10 +159,14 @@ def _text(args: argparse.Namespace, reader: PcapReader) -> str | None:
     # frames are printed as they are read, so a long capture is never held in memory
     summary = dict.fromkeys(("frames", "messages", "malformed", "skipped"), 0)
     stopped = None
+    other_ports: set[str] = set()
     try:
         for entry in iter_frames(reader, args.strict, args.vendor_id):
             _tally(summary, entry)
             print(format_frame(entry))
+            if "not port" in entry.get("skipped", ""):
+                for pair in _PORTS.findall(entry["skipped"]):
+                    other_ports.update(pair)
     except CaptureError as exc:
         stopped = str(exc)
     print(
@@ -165,8 +174,14 @@ def _text(args: argparse.Namespace, reader: PcapReader) -> str | None:
         f"{summary['malformed']} malformed, {summary['skipped']} other traffic"
         f" ({LINKTYPES.get(reader.linktype, reader.linktype)} capture)"
     )
+    if other_ports and not summary["messages"]:
+        ports = " ".join(f"--udp-port {p}" for p in sorted(other_ports, key=int)[:4])
+        print(f"hint: UDP traffic on other ports was skipped; if it is PMIPv6, add {ports}")
     return stopped
 
+
+# the ports of a "not port" skip reason: "16100 > 16100, not port 5436"
+_PORTS = re.compile(r"(\d+) > (\d+), not port")
 
 _SKIP_KEYS = {"message", "mh_type", "options", "attestation", "type", "option"}
 

@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--release", default="", help="software release the set describes")
     p.add_argument("-o", "--out", type=Path, help="write here (default: print)")
     p.add_argument("--merge", action="store_true", help="add the set to an existing --out file")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_record)
 
     p = sub.add_parser("import", help="a reference set from tpm2_quote -m/-o files")
@@ -55,6 +56,14 @@ def _record(args: argparse.Namespace) -> int:
     # the runtime knows how a daemon measures itself; recording reuses exactly that path
     from apmip.runtime import config as config_module
     from apmip.runtime.node import record_references
+
+    if args.out is not None and args.out.exists() and not args.merge and not args.force:
+        print(
+            f"apmip refvals record: {args.out} exists and holds other nodes' reference sets; "
+            "add --merge to add this set to it, or --force to replace the whole file",
+            file=sys.stderr,
+        )
+        return 2
 
     try:
         # the node's own verifier inputs (its peers' references and certificates) may not

@@ -4,8 +4,9 @@ A hardware TPM needs tens to hundreds of milliseconds per quote, and an anchor s
 of PBUs a second, so a peer is appraised once per trust session rather than per message. A
 session starts with a full appraisal of evidence that answers a nonce this node chose and is
 bound to the signalling message that carried it, and lasts ``trust_lifetime`` seconds; after
-that the peer is challenged again. A refused peer holds no session, so each of its later
-messages is challenged afresh.
+that the peer is challenged again. A refused answer does not end a running session (only the
+holder of its key can use it) and earns none, so each later message without the key is
+challenged afresh.
 
 Owns: the outstanding nonce per peer, the trust sessions, the last clock state per peer.
 Never: reads the clock or the random source (``now`` and ``nonces`` come in).

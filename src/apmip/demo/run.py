@@ -32,7 +32,7 @@ from .setup import NODES, World, build_world
 Record = dict[str, Any]
 Check = Callable[[Record], bool]
 
-WIFI, LTE = 4, 8  # Access Technology Type: IEEE 802.11a/b/g, 3GPP E-UTRAN (RFC 5213 8.5)
+WIFI, LTE = 4, 8  # Access Technology Type: IEEE 802.11a/b/g (RFC 5213 8.5), 3GPP E-UTRAN (IANA)
 MN1, MN2, MN3 = "mn1@apmip.example", "mn2@apmip.example", "mn3@apmip.example"
 STEP_TIMEOUT = 10.0
 
@@ -329,8 +329,8 @@ def _event_text(kind: str, detail: dict[str, Any]) -> str:
         "dropped",
         "registration-timeout",
     ):
-        extra = " ".join(f"{k}={v}" for k, v in detail.items() if k not in ("nonce", "latency"))
-        return f"{kind} {extra}{took}".rstrip()
+        words = [kind, *(f"{k}={v}" for k, v in detail.items() if k not in ("nonce", "latency"))]
+        return " ".join(words) + took
     return ""
 
 

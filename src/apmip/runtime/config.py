@@ -317,6 +317,12 @@ def _attestation(table: _Table, for_recording: bool) -> tuple[TrustSettings, Att
         pcrs=tuple(pcrs),
         policy=table.get("policy", dict, {}),
     )
+    if config.application_pcr not in config.pcrs:
+        raise table._fail(
+            "pcrs",
+            f"{list(config.pcrs)} does not hold the application PCR {config.application_pcr}",
+            "quote the PCR the daemon measures itself into: add it to `pcrs`",
+        )
     if enabled:
         for key in ("ak_certificate", "peer_certificates", "references"):
             if getattr(config, key) is None:
@@ -375,6 +381,12 @@ def _with_mag(config: NodeConfig, table: _Table) -> NodeConfig:
         {"lma", "lma_port", "lifetime", "initial_timeout", "max_timeout", "max_retransmits"}
     )
     lma = table.address("lma")
+    if ipaddress.ip_address(lma).version != ipaddress.ip_address(config.address).version:
+        raise table._fail(
+            "lma",
+            f"{lma} and node.address {config.address} are of different IP versions",
+            "give the LMA's address of the same family as this MAG's node.address",
+        )
     initial = table.number("initial_timeout", 1.0, 0.01, 60.0)
     settings = MagSettings(
         address=config.address,

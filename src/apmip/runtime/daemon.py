@@ -481,8 +481,7 @@ class Daemon:
                 return {"ok": True}
             known = mn.encode() in self.engine.bul
             self._apply(self.engine.detach(mn.encode(), now))
-            if not known and not request.get("wait"):
-                # with "wait" the answer is the detach-unknown event itself
+            if not known:
                 return {"ok": False, "error": f"{mn} has no binding at this MAG"}
             return {"ok": True}
         return {"ok": False, "error": f"unknown op {op!r} for a {self.config.role}"}

@@ -378,10 +378,13 @@ def run_daemon(path: str, role: str) -> int:
         return 2
     except OSError as exc:
         print(
-            f"apmip {role}: cannot listen on {config.address}:{config.port}: {exc}",
+            f"apmip {role}: configuration error: {config.path}: node.address/node.port: "
+            f"cannot listen on {config.address}:{config.port}: {exc.strerror or exc} (fix: "
+            "stop what uses that address and port, or give this node another; the address "
+            "must be one of this host's)",
             file=sys.stderr,
         )
-        return 1
+        return 2
     return 0
 
 
