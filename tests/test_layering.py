@@ -60,9 +60,9 @@ def offences(path: Path) -> list[str]:
         else:
             names = []
         found += [f"line {node.lineno}: imports {n}" for n in names if n in FORBIDDEN_MODULES]
-        call = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-        if call and node.func.attr in FORBIDDEN_CALLS:  # type: ignore[attr-defined]
-            found.append(f"line {node.lineno}: calls .{node.func.attr}()")  # type: ignore[attr-defined]
+        func = node.func if isinstance(node, ast.Call) else None
+        if isinstance(func, ast.Attribute) and func.attr in FORBIDDEN_CALLS:
+            found.append(f"line {node.lineno}: calls .{func.attr}()")
     return found
 
 

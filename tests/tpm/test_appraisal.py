@@ -69,7 +69,14 @@ def make(kind: str, pki_dir: Path, tmp_path: Path) -> Iterator[MakePlatform]:
                 config_file(tmp_path / "etc" / "mag.toml", '[mag]\nlma = "2001:db8::100"\n'),
                 program_file(tmp_path / "bin", "helper.py", b"print('helper 1.0')\n"),
             ]
-        platform = Platform(kind, tmp_path / name, pki_dir, name, files, **kwargs)  # type: ignore[arg-type]
+        platform = Platform(
+            kind,
+            tmp_path / name,
+            pki_dir,
+            name,
+            files,
+            **kwargs,  # type: ignore[arg-type]
+        )
         made.append(platform)
         return platform
 
