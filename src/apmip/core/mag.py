@@ -35,6 +35,7 @@ from apmip.wire.options import (
     MobileNodeIdentifier,
     Timestamp,
 )
+from apmip.wire.registry import HandoffIndicator as Handoff
 from apmip.wire.registry import Status
 from apmip.wire.session import key_share_option, mac_placeholder, read_key_share
 
@@ -52,12 +53,6 @@ from .events import Output
 from .trust import Appraiser, EvidenceSource, TrustSettings, TrustTable
 
 log = logging.getLogger(__name__)
-
-# RFC 5213 section 8.4 Handoff Indicator values used here
-HI_NEW_INTERFACE = 1
-HI_MAG_HANDOFF = 3
-HI_UNKNOWN = 4
-HI_NOT_CHANGED = 5
 
 # how often one registration may be sent "attestation required" before the MAG gives up
 MAX_CHALLENGES = 2
@@ -150,7 +145,7 @@ class MagEngine:
     # -- commands from the access network -------------------------------------------------
 
     def attach(
-        self, mn_id: bytes, att: int, now: float, handoff: int = HI_NEW_INTERFACE
+        self, mn_id: bytes, att: int, now: float, handoff: int = Handoff.NEW_INTERFACE
     ) -> Output:
         """A mobile node attached on this MAG's access link: register it with the LMA."""
         # check the values before any state changes: a bad command leaves nothing behind
@@ -250,7 +245,7 @@ class MagEngine:
                 out.emit("binding-expired", now, mn=label, peer=entry.lma)
                 self._drop_entry(entry, now, out)
             elif entry.state == "registered" and now >= entry.refresh_at:
-                entry.hi = HI_NOT_CHANGED
+                entry.hi = Handoff.NOT_CHANGED  # RFC 5213 section 8.4: re-registration
                 entry.state = "registering"
                 self._start(entry, now, out)
         return out

@@ -198,10 +198,6 @@ class TrustTable:
             return None
         return entry.nonce
 
-    def matches(self, peer: str, nonce: bytes) -> bool:
-        entry = self.peers.get(peer)
-        return entry is not None and bool(entry.nonce) and hmac.compare_digest(entry.nonce, nonce)
-
     def appraise(
         self, peer: str, evidence: bytes, nonce: bytes, context: SignallingContext, now: float
     ) -> PeerTrust:
