@@ -329,11 +329,10 @@ class BindingRefreshRequest(Message):
 
 
 @dataclass(frozen=True, slots=True)
-class HomeTestInit(Message):
-    """Home Test Init (RFC 6275 section 6.1.3): Reserved (2), Home Init Cookie (8)."""
+class _InitMessage(Message):
+    """The layout Home Test Init and Care-of Test Init share (RFC 6275 sections 6.1.3 and
+    6.1.4): Reserved (2), Init Cookie (8)."""
 
-    MH_TYPE: ClassVar[int] = MHType.HOTI
-    NAME: ClassVar[str] = "Home Test Init"
     FIXED: ClassVar[int] = 10
 
     cookie: int
@@ -353,27 +352,19 @@ class HomeTestInit(Message):
 
 
 @dataclass(frozen=True, slots=True)
-class CareOfTestInit(Message):
-    """Care-of Test Init (RFC 6275 section 6.1.4): Reserved (2), Care-of Init Cookie (8)."""
+class HomeTestInit(_InitMessage):
+    """Home Test Init (RFC 6275 section 6.1.3)."""
+
+    MH_TYPE: ClassVar[int] = MHType.HOTI
+    NAME: ClassVar[str] = "Home Test Init"
+
+
+@dataclass(frozen=True, slots=True)
+class CareOfTestInit(_InitMessage):
+    """Care-of Test Init (RFC 6275 section 6.1.4)."""
 
     MH_TYPE: ClassVar[int] = MHType.COTI
     NAME: ClassVar[str] = "Care-of Test Init"
-    FIXED: ClassVar[int] = 10
-
-    cookie: int
-    options: tuple[Option, ...] = ()
-    _wire: bytes | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        check_uint(self.NAME, "init cookie", self.cookie, 64)
-        object.__setattr__(self, "options", _check_options(self.NAME, self.options))
-
-    def encode_fixed(self) -> bytes:
-        return _INIT.pack(self.cookie)
-
-    @classmethod
-    def from_fixed(cls, data: bytes, options: tuple[Option, ...]) -> Message:
-        return cls(_INIT.unpack(data)[0], options)
 
 
 @dataclass(frozen=True, slots=True)
